@@ -59,13 +59,13 @@ def _require_offset_string(value: Any) -> Any:
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 string with an offset, e.g. 2026-11-02T14:03:11+01:00")
+        raise ValueError(
+            "must be an ISO 8601 string with an offset, e.g. 2026-11-02T14:03:11+01:00"
+        )
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(
-            "is not an ISO 8601 timestamp, e.g. 2026-11-02T14:03:11+01:00"
-        ) from None
+        raise ValueError("is not an ISO 8601 timestamp, e.g. 2026-11-02T14:03:11+01:00") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("has no UTC offset; add one, e.g. +01:00 or Z")
     return parsed
