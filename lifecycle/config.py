@@ -1,0 +1,139 @@
+"""Thresholds and windows that shape detection. Every number here is a documented setting.
+
+The adapter builds an :class:`EngineConfig` from environment variables
+(``LIFECYCLE_ENGINE__...``); unit tests and ``lifecycle replay`` build it directly.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "ChurnModelConfig",
+    "EngagementConfig",
+    "EngineConfig",
+    "MilestoneConfig",
+    "OverdueConfig",
+    "RfmConfig",
+    "StageConfig",
+    "SupportConfig",
+]
+
+PositiveDays = Annotated[float, Field(gt=0, le=3650)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StageConfig(_Frozen):
+    """When customers move between lifecycle stages, measured from their last order."""
+
+    at_risk_after_days: PositiveDays = 60
+    lapsed_after_days: PositiveDays = 180
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.lapsed_after_days <= self.at_risk_after_days:
+            raise ValueError("lapsed_after_days must be greater than at_risk_after_days")
+        return self
+
+
+class MilestoneConfig(_Frozen):
+    order_counts: tuple[Annotated[int, Field(ge=3)], ...] = (5, 10, 25, 50, 100)
+    #: Lifetime spend tiers, lowest first: a ``tier_reached`` signal fires when spend crosses one.
+    spend_tiers: tuple[tuple[str, Decimal], ...] = (
+        ("silver", Decimal(250)),
+        ("gold", Decimal(1000)),
+        ("platinum", Decimal(5000)),
+    )
+    #: ``no_order_after_signup`` fires this many days after signup when there is still no order.
+    no_order_after_signup_days: tuple[PositiveDays, ...] = (3, 7, 14)
+    signup_anniversary: bool = True
+
+    @model_validator(mode="after")
+    def _tiers_ascending(self) -> Self:
+        amounts = [amount for _, amount in self.spend_tiers]
+        if amounts != sorted(amounts) or len(set(amounts)) != len(amounts):
+            raise ValueError("spend_tiers must be listed from the lowest amount to the highest")
+        names = [name for name, _ in self.spend_tiers]
+        if len(set(names)) != len(names):
+            raise ValueError("spend_tiers names must be unique")
+        return self
+
+
+class EngagementConfig(_Frozen):
+    """Declining engagement: recent activity against the customer's own longer baseline.
+
+    Activity is logins plus orders, counted per local calendar day. The short window is the
+    last ``short_window_days`` days; the baseline is the ``long_window_days`` days before
+    it. The signal fires when the short-window daily rate falls below ``decline_ratio``
+    times the baseline daily rate, provided the baseline saw at least
+    ``min_baseline_events`` events (so one-off visitors are not "declining").
+    """
+
+    short_window_days: Annotated[int, Field(ge=1, le=365)] = 14
+    long_window_days: Annotated[int, Field(ge=2, le=730)] = 56
+    decline_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    min_baseline_events: Annotated[int, Field(ge=1)] = 4
+
+
+class OverdueConfig(_Frozen):
+    """A purchase is overdue at ``factor`` times the customer's own mean inter-purchase interval."""
+
+    factor: Annotated[float, Field(ge=1, le=20)] = 2.0
+    #: Intervals needed before a cadence is trusted (3 orders give 2 intervals).
+    min_intervals: Annotated[int, Field(ge=1)] = 2
+    min_days: PositiveDays = 7
+
+
+class ChurnModelConfig(_Frozen):
+    """BG/NBD churn risk; parameters come from ``lifecycle model fit``. Disabled without them."""
+
+    enabled: bool = False
+    r: Annotated[float, Field(gt=0)] = 0.243
+    alpha: Annotated[float, Field(gt=0)] = 4.414
+    a: Annotated[float, Field(gt=0)] = 0.793
+    b: Annotated[float, Field(gt=0)] = 2.426
+    time_unit: Literal["day", "week"] = "week"
+    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.3
+
+
+class SupportConfig(_Frozen):
+    low_csat_max: Annotated[int, Field(ge=1, le=5)] = 2
+    high_ces_min: Annotated[int, Field(ge=1, le=7)] = 6
+    nps_detractor_max: Annotated[int, Field(ge=0, le=10)] = 6
+    repeated_tickets: Annotated[int, Field(ge=2)] = 3
+    repeated_tickets_window_days: PositiveDays = 90
+
+
+class RfmConfig(_Frozen):
+    """Fixed score breakpoints (a worker sees one partition, so population quintiles are
+    not available live; fit them offline and set them here). Scores are 1-5, 0 = no orders.
+    """
+
+    recency_days: tuple[float, float, float, float] = (30, 90, 180, 365)
+    frequency_orders: tuple[int, int, int, int] = (2, 3, 5, 10)
+    monetary: tuple[Decimal, Decimal, Decimal, Decimal] = (
+        Decimal(100),
+        Decimal(300),
+        Decimal(1000),
+        Decimal(3000),
+    )
+
+
+class EngineConfig(_Frozen):
+    stages: StageConfig = StageConfig()
+    milestones: MilestoneConfig = MilestoneConfig()
+    engagement: EngagementConfig = EngagementConfig()
+    overdue: OverdueConfig = OverdueConfig()
+    churn: ChurnModelConfig = ChurnModelConfig()
+    support: SupportConfig = SupportConfig()
+    rfm: RfmConfig = RfmConfig()
+    #: How many recent event ids per customer are remembered to drop duplicates.
+    dedupe_window: Annotated[int, Field(ge=1, le=10_000)] = 64
+    #: Time zone for customers who never told us theirs.
+    fallback_timezone: str = "UTC"

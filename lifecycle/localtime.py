@@ -1,0 +1,63 @@
+"""Customer-local calendar arithmetic. Days and times of day are the customer's own."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+__all__ = [
+    "add_years",
+    "local_day",
+    "parse_duration",
+    "start_of_local_day",
+    "zone",
+]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+@lru_cache(maxsize=512)
+def zone(name: str | None, fallback: str = "UTC") -> ZoneInfo:
+    """The customer's zone, or the fallback when unknown or unusable."""
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return ZoneInfo(fallback)
+
+
+def local_day(at: datetime, tz: ZoneInfo) -> int:
+    """Proleptic ordinal of the local calendar day containing ``at``."""
+    return at.astimezone(tz).date().toordinal()
+
+
+def start_of_local_day(day: int, tz: ZoneInfo) -> datetime:
+    """The instant local midnight of ``day`` begins (DST-safe: resolves gaps forward)."""
+    naive = datetime.combine(date.fromordinal(day), time(0))
+    aware = naive.replace(tzinfo=tz)
+    # A midnight inside a DST gap does not exist; round-tripping through UTC moves it to
+    # the first valid instant of the day.
+    return aware.astimezone(ZoneInfo("UTC")).astimezone(tz)
+
+
+def add_years(at: datetime, years: int) -> datetime:
+    """Same wall-clock moment ``years`` later; 29 February becomes 28 February."""
+    try:
+        return at.replace(year=at.year + years)
+    except ValueError:
+        return at.replace(year=at.year + years, day=28)
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30s``, ``15m``, ``6h``, ``5d``, ``2w`` -> timedelta. Raises ValueError with a hint."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(
+            f"{text!r} is not a duration; write a number and a unit: 30m, 6h, 5d or 2w"
+        )
+    amount, unit = match.groups()
+    return timedelta(seconds=float(amount) * _UNIT_SECONDS[unit])

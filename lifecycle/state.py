@@ -1,0 +1,147 @@
+"""Per-customer state: a value, replaced (never mutated) by the core's pure functions.
+
+Only facts that cannot be derived from other fields are stored; rates, scores and
+"days since" figures are computed from the state and a ``now`` in
+:mod:`lifecycle.attributes`. The serialized form is compact JSON without defaults.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "STAGES",
+    "ActivityDay",
+    "CustomerState",
+    "JourneyState",
+    "OrderStats",
+    "Profile",
+    "SendRecord",
+    "Stage",
+    "SupportStats",
+]
+
+Stage = Literal["prospect", "new", "active", "at_risk", "lapsed", "reactivated"]
+STAGES: tuple[Stage, ...] = ("prospect", "new", "active", "at_risk", "lapsed", "reactivated")
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Profile(_Value):
+    email: str | None = None
+    name: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+    marketing_consent: bool = False
+    consent_changed_at: datetime | None = None
+    signed_up_at: datetime | None = None
+    #: Marketing mail is suppressed after a hard bounce until the address changes.
+    suppressed_reason: str | None = None
+
+
+class OrderStats(_Value):
+    count: int = 0
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+    last_order_id: str | None = None
+    last_total: Decimal | None = None
+    currency: str | None = None
+    gross_spend: Decimal = Decimal(0)
+    refunded: Decimal = Decimal(0)
+    #: Distinct local calendar days with an order; BG/NBD's x is this minus one.
+    purchase_days: int = 0
+    first_purchase_day: date | None = None
+    last_purchase_day: date | None = None
+    #: Welford running mean/M2 of the days between purchases on distinct days, in order.
+    interval_count: int = 0
+    interval_mean_days: float = 0.0
+    interval_m2: float = 0.0
+    #: The order ids seen recently, so a replayed order with a new event id is not counted twice.
+    recent_order_ids: tuple[str, ...] = ()
+
+    @property
+    def lifetime_value(self) -> Decimal:
+        return max(Decimal(0), self.gross_spend - self.refunded)
+
+
+class ActivityDay(_Value):
+    """Activity on one local calendar day (proleptic ordinal, see ``date.toordinal``)."""
+
+    day: int
+    logins: int = 0
+    orders: int = 0
+
+
+class SupportStats(_Value):
+    open_tickets: tuple[str, ...] = ()
+    #: Local days on which tickets were opened, pruned to the repeated-tickets window.
+    ticket_days: tuple[int, ...] = ()
+    last_csat: int | None = None
+    last_ces: int | None = None
+    last_nps: int | None = None
+    last_nps_at: datetime | None = None
+
+
+class JourneyState(_Value):
+    """Where one customer is in one campaign."""
+
+    entries: int = 0
+    active: bool = False
+    variant: str | None = None
+    step: int = 0
+    entered_at: datetime | None = None
+    #: What started this entry (event id or due time); part of every message id in it.
+    cause: str | None = None
+    wake_at: datetime | None = None
+    exited_at: datetime | None = None
+    exit_reason: str | None = None
+    converted_at: datetime | None = None
+    conversion_deadline: datetime | None = None
+
+
+class SendRecord(_Value):
+    at: datetime
+    campaign: str
+    category: Literal["marketing", "transactional"]
+
+
+class CustomerState(_Value):
+    customer_id: str
+    #: The latest time this state has been brought up to (event or due time); never goes back.
+    clock: datetime | None = None
+    first_seen_at: datetime | None = None
+    profile: Profile = Profile()
+    orders: OrderStats = OrderStats()
+    activity: tuple[ActivityDay, ...] = ()
+    last_login_at: datetime | None = None
+    support: SupportStats = SupportStats()
+    stage: Stage = "prospect"
+    stage_since: datetime | None = None
+    milestones: tuple[str, ...] = ()
+    #: ``last_at`` of the order after which a one-shot decline signal already fired.
+    overdue_signalled_for: datetime | None = None
+    churn_signalled_for: datetime | None = None
+    engagement_decline_signalled: bool = False
+    anniversaries_signalled: int = 0
+    recent_event_ids: tuple[str, ...] = ()
+    journeys: dict[str, JourneyState] = {}
+    sends: tuple[SendRecord, ...] = ()
+    #: When the engine next has to look at this customer without an event (None: never).
+    next_due_at: datetime | None = None
+
+    @classmethod
+    def new(cls, customer_id: str) -> CustomerState:
+        return cls(customer_id=customer_id)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_defaults=True).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> CustomerState:
+        return cls.model_validate_json(raw)
