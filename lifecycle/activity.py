@@ -11,6 +11,7 @@ from lifecycle.state import ActivityDay
 
 __all__ = [
     "add_activity",
+    "has_recovered",
     "is_declining",
     "next_decline_day",
     "prune",
@@ -25,9 +26,7 @@ def add_activity(
     found = False
     for bucket in days:
         if bucket.day == day:
-            bucket = bucket.model_copy(
-                update={"logins": bucket.logins + logins, "orders": bucket.orders + orders}
-            )
+            bucket = bucket._replace(logins=bucket.logins + logins, orders=bucket.orders + orders)
             found = True
         updated.append(bucket)
     if not found:
@@ -67,6 +66,13 @@ def is_declining(short: int, baseline: int, cfg: EngagementConfig) -> bool:
     short_rate = short / cfg.short_window_days
     base_rate = baseline / cfg.long_window_days
     return short_rate < cfg.decline_ratio * base_rate
+
+
+def has_recovered(short: int, baseline: int, cfg: EngagementConfig) -> bool:
+    """Back to ``recovery_ratio`` of the baseline rate (or no baseline left to compare with)."""
+    if baseline < cfg.min_baseline_events:
+        return True
+    return short / cfg.short_window_days >= cfg.recovery_ratio * baseline / cfg.long_window_days
 
 
 def next_decline_day(

@@ -244,12 +244,12 @@ def _login(state: CustomerState, event: CustomerLoggedIn, cfg: EngineConfig) -> 
 
 
 def _recover_engagement(state: CustomerState, now: datetime, cfg: EngineConfig) -> CustomerState:
-    """After new activity, a customer flagged as declining is re-armed once no longer declining."""
+    """After new activity, a customer flagged as declining is re-armed once recovered."""
     if not state.engagement_decline_signalled:
         return state
     tz = zone(state.profile.timezone, cfg.fallback_timezone)
     counts = activity.window_counts(state.activity, local_day(now, tz), cfg.engagement)
-    if activity.is_declining(*counts, cfg.engagement):
+    if not activity.has_recovered(*counts, cfg.engagement):
         return state
     return state.model_copy(update={"engagement_decline_signalled": False})
 

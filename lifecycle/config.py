@@ -78,7 +78,16 @@ class EngagementConfig(_Frozen):
     short_window_days: Annotated[int, Field(ge=1, le=365)] = 14
     long_window_days: Annotated[int, Field(ge=2, le=730)] = 56
     decline_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    #: After a decline signal, the customer is re-armed only once the short-window rate is
+    #: back to this fraction of the baseline rate, so one visit does not re-trigger it.
+    recovery_ratio: Annotated[float, Field(gt=0, le=2)] = 0.8
     min_baseline_events: Annotated[int, Field(ge=1)] = 4
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> Self:
+        if self.recovery_ratio <= self.decline_ratio:
+            raise ValueError("recovery_ratio must be greater than decline_ratio")
+        return self
 
 
 class OverdueConfig(_Frozen):

@@ -6,7 +6,7 @@ A signal is emitted by an event (``cause`` is its ``event_id``) or by the passag
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -53,4 +53,4 @@ class Signal(BaseModel):
 
 def due_cause(at: datetime) -> str:
     """The cause string for something that happened because a due time passed."""
-    return f"due:{at.isoformat()}"
+    return f"due:{at.astimezone(UTC).isoformat()}"

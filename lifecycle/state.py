@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -70,8 +70,11 @@ class OrderStats(_Value):
         return max(Decimal(0), self.gross_spend - self.refunded)
 
 
-class ActivityDay(_Value):
-    """Activity on one local calendar day (proleptic ordinal, see ``date.toordinal``)."""
+class ActivityDay(NamedTuple):
+    """Activity on one local calendar day (proleptic ordinal, see ``date.toordinal``).
+
+    A tuple, so it serializes as ``[day, logins, orders]``: there can be dozens per customer.
+    """
 
     day: int
     logins: int = 0
