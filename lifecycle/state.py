@@ -92,7 +92,13 @@ class SupportStats(_Value):
 
 
 class JourneyState(_Value):
-    """Where one customer is in one campaign."""
+    """Where one customer is in one campaign (owned by :mod:`lifecycle.campaigns`).
+
+    ``step`` is the index of the next instruction of the campaign's compiled program;
+    ``wake_at`` is when it runs (a wait, a quiet-hours or priority deferral). Entry and
+    conversion facts stay after the journey ends: re-entry rules and conversion
+    windows need them.
+    """
 
     entries: int = 0
     active: bool = False
@@ -106,9 +112,14 @@ class JourneyState(_Value):
     exit_reason: str | None = None
     converted_at: datetime | None = None
     conversion_deadline: datetime | None = None
+    #: The trigger (event type or signal name) and its signal data, for templates.
+    trigger: str | None = None
+    data: dict[str, str | int | float | bool | None] = {}
 
 
 class SendRecord(_Value):
+    """A message handed to delivery; kept only as long as a frequency cap can count it."""
+
     at: datetime
     campaign: str
     category: Literal["marketing", "transactional"]

@@ -1,0 +1,96 @@
+"""Read a campaigns directory into the mappings :func:`compile_campaigns` takes.
+
+Layout::
+
+    DIR/*.yaml                         one campaign per file
+    DIR/templates/NAME/LOCALE.yaml     one template per name and locale
+    DIR/templates/layout/LOCALE.yaml   optional frame around every message
+
+Keys are the paths as the user would write them (``DIR`` joined with the path inside
+it, never resolved to an absolute path), so errors read ``campaigns/winback.yaml:12:5``
+and an editor or terminal can jump there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifecycle.campaigns import CampaignSet, compile_campaigns
+from lifecycle.config import EngineConfig
+from lifecycle.exceptions import CampaignError, CampaignErrors
+
+__all__ = ["CampaignFiles", "load_campaign_dir", "read_campaign_dir"]
+
+_SUFFIXES = (".yaml", ".yml")
+_MAX_FILE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CampaignFiles:
+    sources: dict[str, str]
+    templates: dict[str, str]
+    #: Files that could not be read (not UTF-8, too large), already as located errors.
+    unreadable: tuple[CampaignError, ...] = ()
+
+
+def _shown(path: Path) -> str:
+    # ``path`` already starts with the directory as the user gave it.
+    return path.as_posix()
+
+
+def _read(path: Path, shown: str, problems: list[CampaignError]) -> str | None:
+    try:
+        if path.stat().st_size > _MAX_FILE_BYTES:
+            problems.append(CampaignError(shown, 1, 1, "the file is larger than 1 MiB"))
+            return None
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(CampaignError(shown, 1, 1, f"not UTF-8 text ({exc.reason}); save as UTF-8"))
+    except OSError as exc:
+        problems.append(CampaignError(shown, 1, 1, f"cannot read the file: {exc.strerror}"))
+    return None
+
+
+def read_campaign_dir(directory: str | Path) -> CampaignFiles:
+    """Read the campaign and template files under ``directory`` (no validation yet)."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such campaigns directory")
+    problems: list[CampaignError] = []
+    sources: dict[str, str] = {}
+    for path in sorted(p for p in root.iterdir() if p.is_file() and p.suffix in _SUFFIXES):
+        text = _read(path, _shown(path), problems)
+        if text is not None:
+            sources[_shown(path)] = text
+    templates: dict[str, str] = {}
+    template_root = root / "templates"
+    if template_root.is_dir():
+        for path in sorted(template_root.rglob("*")):
+            if not path.is_file() or path.suffix not in _SUFFIXES:
+                continue
+            text = _read(path, _shown(path), problems)
+            if text is not None:
+                templates[_shown(path)] = text
+    return CampaignFiles(sources, templates, tuple(problems))
+
+
+def load_campaign_dir(
+    directory: str | Path, *, default_locale: str = "en", engine: EngineConfig | None = None
+) -> CampaignSet:
+    """Read and compile a campaigns directory.
+
+    Raises :class:`CampaignErrors` (every problem, ``FILE:LINE:COL: message``) when
+    anything is invalid: the worker refuses to start on that, with the same messages
+    ``lifecycle campaigns validate`` prints.
+    """
+    files = read_campaign_dir(directory)
+    try:
+        campaigns = compile_campaigns(
+            files.sources, files.templates, default_locale=default_locale, engine=engine
+        )
+    except CampaignErrors as exc:
+        raise CampaignErrors([*files.unreadable, *exc.errors]) from None
+    if files.unreadable:
+        raise CampaignErrors(list(files.unreadable))
+    return campaigns

@@ -1,0 +1,81 @@
+"""``lifecycle campaigns validate [DIR]`` and ``lifecycle campaigns schema``.
+
+Wired into ``streams/cli.py`` with :func:`add_parser` and :func:`run`.
+
+``validate`` prints one ``FILE:LINE:COL: message`` line per problem on stdout (the
+format editors and CI problem matchers understand), a summary on stderr, and exits 1
+when there is any problem, 2 when the directory does not exist, 0 when all is well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+from lifecycle.campaigns.schema import campaign_json_schema, template_json_schema
+from lifecycle.exceptions import CampaignErrors
+from streams.campaign_files import load_campaign_dir
+
+__all__ = ["add_parser", "run"]
+
+DEFAULT_DIR = "campaigns"
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``campaigns`` (with ``validate`` and ``schema``) to a CLI's subparsers."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "campaigns", help="validate campaigns, print the campaign file JSON Schema"
+    )
+    commands = parser.add_subparsers(dest="campaigns_command", required=True)
+    validate = commands.add_parser(
+        "validate", help="check every campaign and template; exit 1 on any error"
+    )
+    validate.add_argument(
+        "directory",
+        nargs="?",
+        default=DEFAULT_DIR,
+        metavar="DIR",
+        help=f"the campaigns directory (default: {DEFAULT_DIR})",
+    )
+    validate.add_argument(
+        "--default-locale",
+        default="en",
+        help="the locale every template must have, and the last fallback (default: en)",
+    )
+    schema = commands.add_parser("schema", help="print the JSON Schema of campaign files")
+    schema.add_argument(
+        "--templates", action="store_true", help="print the template file schema instead"
+    )
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    if args.campaigns_command == "schema":
+        schema = template_json_schema() if args.templates else campaign_json_schema()
+        out.write(json.dumps(schema, indent=2, sort_keys=False) + "\n")
+        return 0
+    directory = args.directory
+    try:
+        campaigns = load_campaign_dir(directory, default_locale=args.default_locale)
+    except FileNotFoundError as exc:
+        err.write(f"{exc}\n")
+        return 2
+    except CampaignErrors as exc:
+        for error in exc.errors:
+            out.write(f"{error}\n")
+        files = len({e.file for e in exc.errors})
+        noun = "error" if len(exc.errors) == 1 else "errors"
+        err.write(f"{len(exc.errors)} {noun} in {files} file{'s' if files != 1 else ''}\n")
+        return 1
+    templates = campaigns.templates
+    locales = ", ".join(templates.locales()) or "none"
+    err.write(
+        f"ok: {len(campaigns)} campaigns, {len(templates.names())} templates "
+        f"(locales: {locales}) in {directory}\n"
+    )
+    return 0
