@@ -68,7 +68,7 @@ def message_variables(
     values.update(
         first_name=first_name(state.profile.name),
         order=order_view(state, order),
-        campaign=Fields({"id": campaign.id, "name": campaign.name}),
+        campaign=Fields({"id": campaign.id, "name": campaign.name, "category": campaign.category}),
         variant=variant,
         step=step,
         params=Fields(campaign.params),

@@ -362,7 +362,9 @@ class _Round:
                 else:
                     wake = next_local_time(self.now, step.at, self.tz, step.weekdays)
                 journey = journey.model_copy(update={"step": journey.step + 1, "wake_at": wake})
-                return journey, None
+                if wake > self.now:
+                    return journey, None
+                continue  # the clock already shows that time: no wait at all
             if isinstance(step, BranchStep):
                 taken = step.condition.evaluate(self.read)
                 target = journey.step + 1 if taken else step.else_step

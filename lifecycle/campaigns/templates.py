@@ -75,7 +75,7 @@ EXTRA_VARIABLES: dict[str, str] = {
     "first_name": "The first word of the customer's name, or nothing.",
     "order": "The triggering order (or else the latest one): id, total, currency, at, items "
     "(each: sku, name, quantity, price); nothing before the first order.",
-    "campaign": "The campaign: id, name.",
+    "campaign": "The campaign: id, name, category.",
     "variant": "The A/B variant this customer is in.",
     "step": "The step number of this send.",
     "params": "The campaign's params (e.g. params.discount_code).",
@@ -97,7 +97,7 @@ _LAYOUT_EXTRA = {
 #: Fields of the structured variables, checked at load time.
 OBJECT_FIELDS: dict[str, tuple[str, ...]] = {
     "order": ("id", "total", "currency", "at", "items"),
-    "campaign": ("id", "name"),
+    "campaign": ("id", "name", "category"),
     "shop": ("name", "url", "support_email"),
 }
 

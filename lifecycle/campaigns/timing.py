@@ -26,15 +26,15 @@ def _at_local(day: datetime, at: time, tz: ZoneInfo) -> datetime:
 def next_local_time(
     now: datetime, at: time, tz: ZoneInfo, weekdays: Sequence[int] = ()
 ) -> datetime:
-    """The first instant strictly after ``now`` when the customer's clock shows ``at``
-    on one of ``weekdays`` (Monday = 0; empty = any day)."""
+    """The first instant at or after ``now`` when the customer's clock shows ``at`` on
+    one of ``weekdays`` (Monday = 0; empty = any day). Exactly ``at`` now means now."""
     local_now = now.astimezone(tz)
     for offset in range(0, 9):
         day = local_now + offset * _DAY
         if weekdays and day.weekday() not in weekdays:
             continue
         candidate = _at_local(day, at, tz)
-        if candidate > now:
+        if candidate >= now:
             return candidate
     raise AssertionError("a weekday always comes within a week")  # pragma: no cover
 
