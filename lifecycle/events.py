@@ -42,9 +42,11 @@ __all__ = [
     "OrderRefunded",
     "SupportTicketOpened",
     "SupportTicketResolved",
+    "decode_json_object",
     "dump_event",
     "event_json_schema",
     "parse_event",
+    "validate_event",
 ]
 
 DEFAULT_MAX_EVENT_BYTES = 64 * 1024
@@ -228,6 +230,10 @@ def _describe(error: ValidationError) -> str:
 
 def parse_event(raw: bytes, *, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> Event:
     """Decode and validate one record value, or raise :class:`EventError` with the reason."""
+    return validate_event(decode_json_object(raw, max_bytes=max_bytes))
+
+
+def decode_json_object(raw: bytes, *, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> dict[str, Any]:
     if not raw:
         raise EventError("empty record")
     if len(raw) > max_bytes:
@@ -240,6 +246,10 @@ def parse_event(raw: bytes, *, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> Even
         raise EventError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     if not isinstance(data, dict):
         raise EventError(f"not a JSON object but a {type(data).__name__}")
+    return data
+
+
+def validate_event(data: dict[str, Any]) -> Event:
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:
