@@ -86,6 +86,10 @@ class CustomerSummary:
 
     def __post_init__(self) -> None:
         _check_statistics(self.x, self.t_x, self.T)
+        # The likelihood ignores t_x when x == 0; a non-zero one here means the
+        # statistics were built wrongly, so say so rather than fit them.
+        if self.x == 0 and self.t_x != 0:
+            raise ValueError(f"t_x must be 0 when x is 0, got t_x={self.t_x!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +108,6 @@ def _check_statistics(x: int, t_x: float, T: float) -> None:
         raise ValueError(f"t_x and T must be finite, got t_x={t_x!r}, T={T!r}")
     if not 0 <= t_x <= T:
         raise ValueError(f"need 0 <= t_x <= T, got t_x={t_x!r}, T={T!r}")
-    if x == 0 and t_x != 0:
-        raise ValueError(f"t_x must be 0 when x is 0 (no repeat purchase), got t_x={t_x!r}")
 
 
 def _log_odds_dead(params: BgNbdParams, x: int, t_x: float, T: float) -> float:
@@ -130,6 +132,10 @@ def p_alive(params: BgNbdParams, x: int, t_x: float, T: float) -> float:
     *repeat* purchase, so one who has made none cannot have dropped out yet. That is a known
     property of the model (the MBG/NBD variant exists to change it); a caller that wants to
     act on one-time buyers needs another signal, such as days since the first order.
+
+    ``t_x`` is not used when ``x == 0`` (it is 0 by convention, but a caller that measures
+    it between order timestamps may see several orders on the first day and pass more).
+    Raises ValueError unless x is a non-negative int and 0 <= t_x <= T.
     """
     _check_statistics(x, t_x, T)
     if x == 0:
