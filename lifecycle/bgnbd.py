@@ -52,6 +52,10 @@ _FloatArray = npt.NDArray[np.float64]
 # the likelihood kept improving towards 0 or infinity: the data do not identify it.
 _LOG_BOUND: Final = math.log(1e6)
 _EDGE_MARGIN: Final = 1e-3
+# An estimate whose log has a standard error above this is not a finding but an artefact of
+# where the optimiser stopped on a (nearly) flat likelihood: e^5 is a factor of ~150.
+_MAX_LOG_STANDARD_ERROR: Final = 5.0
+_PARAMETER_NAMES: Final = ("r", "alpha", "a", "b")
 
 
 class BgNbdParams(BaseModel):
@@ -234,7 +238,7 @@ def log_likelihood(params: BgNbdParams, data: Sequence[CustomerSummary]) -> floa
     """
     x, t_x, T, weights = _columns(data)
     log_params = np.log(np.array([params.r, params.alpha, params.a, params.b]))
-    per_customer, _ = _per_customer_log_likelihood(log_params, x, t_x, T, with_gradient=False)
+    per_customer, _ = _per_customer_log_likelihood(log_params, x, t_x, T)
     return float(weights @ per_customer)
 
 
@@ -262,8 +266,7 @@ def fit(data: Sequence[CustomerSummary], *, start: BgNbdParams | None = None) ->
 
     def objective(log_params: _FloatArray) -> tuple[float, _FloatArray]:
         # Mean rather than total log-likelihood, so tolerances mean the same for any sample size.
-        ll, gradient = _per_customer_log_likelihood(log_params, x, t_x, T, with_gradient=True)
-        assert gradient is not None
+        ll, gradient = _per_customer_log_likelihood(log_params, x, t_x, T)
         value = -float(weights @ ll) / customers
         if not math.isfinite(value):
             # Steer the line search away from overflow instead of failing on it.
@@ -284,6 +287,7 @@ def fit(data: Sequence[CustomerSummary], *, start: BgNbdParams | None = None) ->
     if not (math.isfinite(value) and np.all(np.isfinite(estimate))):
         raise ModelFitError(f"the BG/NBD fit did not converge: {result.message}")
     _check_interior(estimate)
+    _check_identified(_log_parameter_standard_errors(estimate, x, t_x, T, weights))
     # L-BFGS-B can stop with a line-search warning when it is already at the optimum to
     # machine precision; what matters is that the gradient there is (near) zero.
     _, gradient = objective(estimate)
@@ -309,12 +313,59 @@ def _default_start(
 
 
 def _check_interior(log_params: _FloatArray) -> None:
-    for name, value in zip(("r", "alpha", "a", "b"), log_params, strict=True):
+    for name, value in zip(_PARAMETER_NAMES, log_params, strict=True):
         if abs(float(value)) >= _LOG_BOUND - _EDGE_MARGIN:
             raise ModelFitError(
                 f"the data do not identify the BG/NBD parameter {name}: its estimate ran to "
                 f"{math.exp(value):.3g}, the edge of the search range"
             )
+
+
+def _check_identified(log_standard_errors: _FloatArray) -> None:
+    loose = [
+        f"{name} (standard error of ln {name}: {float(error):.3g})"
+        for name, error in zip(_PARAMETER_NAMES, log_standard_errors, strict=True)
+        if not error <= _MAX_LOG_STANDARD_ERROR
+    ]
+    if loose:
+        raise ModelFitError(
+            "the data do not identify the BG/NBD parameters, the likelihood is (nearly) flat "
+            f"in: {', '.join(loose)}; fit on more customers or a longer history"
+        )
+
+
+def _log_parameter_standard_errors(
+    log_params: _FloatArray,
+    x: _FloatArray,
+    t_x: _FloatArray,
+    T: _FloatArray,
+    weights: _FloatArray,
+) -> _FloatArray:
+    """Asymptotic standard errors of the log-parameter estimates (inf where undefined).
+
+    From the observed information, the negative Hessian of the log-likelihood, taken by
+    central differences of the analytic gradient.
+    """
+    step = 1e-4
+    hessian = np.empty((4, 4))
+    for j in range(4):
+        shift = np.zeros(4)
+        shift[j] = step
+        _, up = _per_customer_log_likelihood(log_params + shift, x, t_x, T)
+        _, down = _per_customer_log_likelihood(log_params - shift, x, t_x, T)
+        hessian[:, j] = weights @ (up - down) / (2 * step)
+    information = -(hessian + hessian.T) / 2
+    if not np.all(np.isfinite(information)):
+        return np.full(4, math.inf)
+    eigenvalues, eigenvectors = np.linalg.eigh(information)
+    # A direction with no curvature (to rounding) is one the data say nothing about; every
+    # parameter that moves along it has an unbounded standard error.
+    flat = eigenvalues <= max(float(eigenvalues[-1]), 0.0) * 1e-12
+    curved = ~flat
+    covariance = (eigenvectors[:, curved] / eigenvalues[curved]) @ eigenvectors[:, curved].T
+    errors: _FloatArray = np.sqrt(np.diag(covariance))
+    errors[np.any(np.abs(eigenvectors[:, flat]) > 1e-3, axis=1)] = math.inf
+    return errors
 
 
 def _columns(
@@ -343,10 +394,8 @@ def _per_customer_log_likelihood(
     x: _FloatArray,
     t_x: _FloatArray,
     T: _FloatArray,
-    *,
-    with_gradient: bool,
-) -> tuple[_FloatArray, _FloatArray | None]:
-    """ln L for each row and, if asked, its gradient with respect to the log-parameters.
+) -> tuple[_FloatArray, _FloatArray]:
+    """ln L for each row, and its gradient (one row of 4) with respect to the log-parameters.
 
     Written as ln L = A1 + A2 + ln(e^A3 + [x > 0] e^A4) (the decomposition in Fader & Hardie's
     note "Implementing the BG/NBD Model for Customer Base Analysis in Excel"), evaluated with
@@ -367,8 +416,6 @@ def _per_customer_log_likelihood(
     a4 = np.where(repeat, math.log(a) - np.log(b_x_1) - (r + x) * np.log(alpha + t_x), -np.inf)
     mixed = np.logaddexp(a3, a4)
     ll: _FloatArray = a1 + a2 + mixed
-    if not with_gradient:
-        return ll, None
 
     # Shares of the two terms in L; they sum to 1.
     s3 = np.exp(a3 - mixed)
