@@ -249,7 +249,10 @@ def fit(data: Sequence[CustomerSummary], *, start: BgNbdParams | None = None) ->
     four parameters, which differ by orders of magnitude, are on comparable scales) with
     L-BFGS-B and the analytic gradient. Raises `ModelFitError` when there is nothing to fit
     (no customers, or no repeat purchase at all, which leaves the dropout process unseen),
-    when the optimiser fails, or when an estimate runs off to 0 or infinity.
+    when the optimiser fails, when an estimate runs off to 0 or infinity, and when the data
+    leave a parameter undetermined (the likelihood is flat along it, judged by the observed
+    information at the optimum) so that the number found would only say where the search
+    stopped.
     """
     if not data:
         raise ModelFitError("no customers to fit the BG/NBD model on")
