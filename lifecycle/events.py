@@ -235,17 +235,19 @@ def parse_event(raw: bytes, *, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> Even
 
 def decode_json_object(raw: bytes, *, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> dict[str, Any]:
     if not raw:
-        raise EventError("empty record")
+        raise EventError("empty record", "empty")
     if len(raw) > max_bytes:
-        raise EventError(f"record is {len(raw)} bytes; the limit is {max_bytes}")
+        raise EventError(f"record is {len(raw)} bytes; the limit is {max_bytes}", "oversized")
     try:
         data = json.loads(raw)
     except UnicodeDecodeError:
-        raise EventError("not UTF-8 text") from None
+        raise EventError("not UTF-8 text", "not_utf8") from None
     except json.JSONDecodeError as exc:
-        raise EventError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise EventError(
+            f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", "not_json"
+        ) from None
     if not isinstance(data, dict):
-        raise EventError(f"not a JSON object but a {type(data).__name__}")
+        raise EventError(f"not a JSON object but a {type(data).__name__}", "not_object")
     return data
 
 
@@ -253,7 +255,8 @@ def validate_event(data: dict[str, Any]) -> Event:
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:
-        raise EventError(_describe(exc)) from None
+        unknown = any(e["type"] == "union_tag_invalid" for e in exc.errors())
+        raise EventError(_describe(exc), "unknown_type" if unknown else "invalid") from None
 
 
 def dump_event(event: Event) -> bytes:

@@ -19,13 +19,15 @@ class LifecycleError(Exception):
 class EventError(LifecycleError):
     """An inbound record does not meet the event contract.
 
-    ``reason`` is short and safe to put in a dead-letter header; it never
-    contains the record's payload.
+    ``reason`` is short and safe to put in a dead-letter header; it never contains the
+    record's payload. ``kind`` is a fixed word for counting: empty, oversized, not_utf8,
+    not_json, not_object, unknown_type or invalid.
     """
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, kind: str = "invalid") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
 
 
 class CampaignError(LifecycleError):
