@@ -239,9 +239,12 @@ def decode_json_object(raw: bytes, *, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) 
     if len(raw) > max_bytes:
         raise EventError(f"record is {len(raw)} bytes; the limit is {max_bytes}", "oversized")
     try:
-        data = json.loads(raw)
+        # Decoded explicitly: json.loads(bytes) would guess UTF-16/32 from the first bytes.
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise EventError("not UTF-8 text", "not_utf8") from None
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise EventError(
             f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", "not_json"
