@@ -1,0 +1,1 @@
+pytest_plugins = ["tests.support.kafka_fixtures", "tests.support.smtp_fixtures"]
