@@ -46,7 +46,7 @@ def outbox(**changes: Any) -> OutboxMessage:
 
 
 def parse(raw: bytes) -> EmailMessage:
-    return cast(EmailMessage, email.message_from_bytes(raw, policy=policy.default))
+    return email.message_from_bytes(raw, policy=policy.default)
 
 
 def content(msg: EmailMessage, subtype: str) -> str:
