@@ -270,6 +270,9 @@ class SmtpSender:
                 except _NETWORK_ERRORS:
                     connection.discard()
                     continue
+                except BaseException:  # cancelled mid-check: do not leak the connection
+                    connection.discard()
+                    raise
             connection.reused = True
             return connection
         return await self._open()
