@@ -404,9 +404,9 @@ class SmtpSender:
         It holds the protocol's command lock (a private attribute of aiosmtplib's
         SMTPProtocol, as is ``_drain_helper``), like ``execute_data_command`` does, so
         nothing else can interleave a command; the pool already hands a connection to
-        one send at a time, so the lock is belt and braces. The integration tests
-        exercise these names against a real server, so an aiosmtplib upgrade that
-        renames them fails loudly.
+        one send at a time, so the lock is belt and braces. pyproject pins aiosmtplib
+        to the 5.x line these names were checked against, and the integration tests
+        exercise them against a real server, so a change there fails loudly.
         """
         protocol = client.protocol
         lock = getattr(protocol, "_command_lock", None)
