@@ -27,8 +27,13 @@ def names(signals):
 def test_signup_fills_the_profile_and_consent() -> None:
     state, signals = run(
         event(
-            "customer.signed_up", "c", "2026-01-01T10:00:00+01:00",
-            email="ada@example.com", name="Ada", locale="sv-SE", timezone="Europe/Stockholm",
+            "customer.signed_up",
+            "c",
+            "2026-01-01T10:00:00+01:00",
+            email="ada@example.com",
+            name="Ada",
+            locale="sv-SE",
+            timezone="Europe/Stockholm",
             marketing_consent=True,
         )
     )
@@ -74,9 +79,14 @@ def test_order_count_and_spend_tier_milestones_fire_once() -> None:
     cfg = EngineConfig.model_validate(
         {"milestones": {"order_counts": [3], "spend_tiers": [["silver", "100"], ["gold", "250"]]}}
     )
-    orders = [event("order.placed", "c", f"2026-01-{d:02d}T12:00:00Z", total="60") for d in (1, 5, 9, 13, 17)]
+    orders = [
+        event("order.placed", "c", f"2026-01-{d:02d}T12:00:00Z", total="60")
+        for d in (1, 5, 9, 13, 17)
+    ]
     state, signals = run(*orders, cfg=cfg)
-    reached = [(s.name, s.data) for s in signals if s.name in ("order_count_reached", "tier_reached")]
+    reached = [
+        (s.name, s.data) for s in signals if s.name in ("order_count_reached", "tier_reached")
+    ]
     assert reached == [
         ("tier_reached", {"tier": "silver", "threshold": "100"}),
         ("order_count_reached", {"orders": 3}),
@@ -86,7 +96,8 @@ def test_order_count_and_spend_tier_milestones_fire_once() -> None:
     state, signals = run(
         event("order.refunded", "c", "2026-01-18T12:00:00Z", order_id="x", amount="200"),
         event("order.placed", "c", "2026-01-19T12:00:00Z", total="200"),
-        state=state, cfg=cfg,
+        state=state,
+        cfg=cfg,
     )
     assert "tier_reached" not in names(signals)
 
@@ -155,9 +166,15 @@ def test_late_signals_carry_the_clock_time() -> None:
 
 def test_email_change_lifts_a_bounce_suppression() -> None:
     state = CustomerState.new("c").model_copy(
-        update={"profile": CustomerState.new("c").profile.model_copy(update={"email": "old@x.se", "suppressed_reason": "550"})}
+        update={
+            "profile": CustomerState.new("c").profile.model_copy(
+                update={"email": "old@x.se", "suppressed_reason": "550"}
+            )
+        }
     )
-    state, _ = run(event("customer.updated", "c", "2026-01-01T00:00:00Z", email="new@x.se"), state=state)
+    state, _ = run(
+        event("customer.updated", "c", "2026-01-01T00:00:00Z", email="new@x.se"), state=state
+    )
     assert state.profile.email == "new@x.se"
     assert state.profile.suppressed_reason is None
 
@@ -175,7 +192,9 @@ def test_unhappy_support_outcomes() -> None:
     cfg = CFG
     state, signals = run(
         event("support.ticket_opened", "c", "2026-01-01T10:00:00Z", ticket_id="t1"),
-        event("support.ticket_resolved", "c", "2026-01-02T10:00:00Z", ticket_id="t1", csat=2, ces=7),
+        event(
+            "support.ticket_resolved", "c", "2026-01-02T10:00:00Z", ticket_id="t1", csat=2, ces=7
+        ),
         event("survey.nps", "c", "2026-01-03T10:00:00Z", score=6),
         event("survey.nps", "c", "2026-01-04T10:00:00Z", score=7),
         event("support.ticket_opened", "c", "2026-01-20T10:00:00Z"),
@@ -195,7 +214,9 @@ def test_resolving_an_unknown_ticket_never_goes_negative() -> None:
 
 
 def test_activity_is_pruned_to_the_windows() -> None:
-    cfg = EngineConfig.model_validate({"engagement": {"short_window_days": 7, "long_window_days": 14}})
+    cfg = EngineConfig.model_validate(
+        {"engagement": {"short_window_days": 7, "long_window_days": 14}}
+    )
     start = ts("2026-01-01T12:00:00Z")
     logins = [event("customer.logged_in", "c", start + timedelta(days=d)) for d in range(60)]
     state, _ = run(*logins, cfg=cfg)

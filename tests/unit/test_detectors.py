@@ -32,7 +32,9 @@ def fired(signals, name):
 
 
 def test_stage_moves_to_at_risk_then_lapsed_at_the_configured_days() -> None:
-    cfg = EngineConfig.model_validate({"stages": {"at_risk_after_days": 30, "lapsed_after_days": 90}})
+    cfg = EngineConfig.model_validate(
+        {"stages": {"at_risk_after_days": 30, "lapsed_after_days": 90}}
+    )
     last = ts("2026-01-10T08:00:00Z")
     state, signals = drive(
         Engine(cfg),
@@ -50,9 +52,11 @@ def test_stage_moves_to_at_risk_then_lapsed_at_the_configured_days() -> None:
 
 
 def test_an_order_after_slipping_away_reactivates_then_the_next_makes_active() -> None:
-    cfg = EngineConfig.model_validate({"stages": {"at_risk_after_days": 30, "lapsed_after_days": 90}})
+    cfg = EngineConfig.model_validate(
+        {"stages": {"at_risk_after_days": 30, "lapsed_after_days": 90}}
+    )
     engine = Engine(cfg)
-    state, signals = drive(
+    _, signals = drive(
         engine,
         [
             event("order.placed", "c", "2026-01-01T08:00:00Z"),
@@ -62,14 +66,24 @@ def test_an_order_after_slipping_away_reactivates_then_the_next_makes_active() -
         until=ts("2026-06-11T00:00:00Z"),
     )
     assert [s.data["to"] for s in fired(signals, "stage_changed")] == [
-        "new", "at_risk", "lapsed", "reactivated", "active",
+        "new",
+        "at_risk",
+        "lapsed",
+        "reactivated",
+        "active",
     ]
 
 
 def test_a_late_order_from_before_the_slip_does_not_reactivate() -> None:
-    cfg = EngineConfig.model_validate({"stages": {"at_risk_after_days": 30, "lapsed_after_days": 90}})
+    cfg = EngineConfig.model_validate(
+        {"stages": {"at_risk_after_days": 30, "lapsed_after_days": 90}}
+    )
     engine = Engine(cfg)
-    state, _ = drive(engine, [event("order.placed", "c", "2026-01-01T08:00:00Z")], until=ts("2026-03-01T00:00:00Z"))
+    state, _ = drive(
+        engine,
+        [event("order.placed", "c", "2026-01-01T08:00:00Z")],
+        until=ts("2026-03-01T00:00:00Z"),
+    )
     assert state.stage == "at_risk"
     outcome = engine.handle_event(state, event("order.placed", "c", "2026-01-15T08:00:00Z"))
     assert outcome.state.stage == "at_risk"
@@ -77,11 +91,16 @@ def test_a_late_order_from_before_the_slip_does_not_reactivate() -> None:
 
 
 def test_no_order_after_signup_fires_per_configured_day_until_the_first_order() -> None:
-    engine = Engine(EngineConfig.model_validate({"milestones": {"no_order_after_signup_days": [3, 7, 14]}}))
+    engine = Engine(
+        EngineConfig.model_validate({"milestones": {"no_order_after_signup_days": [3, 7, 14]}})
+    )
     signup = ts("2026-01-01T10:00:00Z")
-    state, signals = drive(
+    _, signals = drive(
         engine,
-        [event("customer.signed_up", "c", signup), event("order.placed", "c", signup + timedelta(days=10))],
+        [
+            event("customer.signed_up", "c", signup),
+            event("order.placed", "c", signup + timedelta(days=10)),
+        ],
         until=ts("2026-02-01T00:00:00Z"),
     )
     assert [(s.data["days"], s.at) for s in fired(signals, "no_order_after_signup")] == [
@@ -92,7 +111,11 @@ def test_no_order_after_signup_fires_per_configured_day_until_the_first_order() 
 
 def test_signup_anniversary_each_year_and_29_february() -> None:
     signup = ts("2024-02-29T12:00:00Z")
-    _, signals = drive(Engine(EngineConfig()), [event("customer.signed_up", "c", signup)], until=ts("2026-03-01T00:00:00Z"))
+    _, signals = drive(
+        Engine(EngineConfig()),
+        [event("customer.signed_up", "c", signup)],
+        until=ts("2026-03-01T00:00:00Z"),
+    )
     assert [(s.data["years"], s.at) for s in fired(signals, "signup_anniversary")] == [
         (1, ts("2025-02-28T12:00:00Z")),
         (2, ts("2026-02-28T12:00:00Z")),
@@ -101,7 +124,10 @@ def test_signup_anniversary_each_year_and_29_february() -> None:
 
 def test_purchase_overdue_at_factor_times_own_cadence_once_per_last_order() -> None:
     cfg = EngineConfig.model_validate({"overdue": {"factor": 2.0, "min_intervals": 2}})
-    orders = [event("order.placed", "c", ts("2026-01-01T12:00:00Z") + timedelta(days=d)) for d in (0, 10, 20)]
+    orders = [
+        event("order.placed", "c", ts("2026-01-01T12:00:00Z") + timedelta(days=d))
+        for d in (0, 10, 20)
+    ]
     _, signals = drive(Engine(cfg), orders, until=ts("2026-06-01T00:00:00Z"))
     overdue = fired(signals, "purchase_overdue")
     assert [s.at for s in overdue] == [ts("2026-01-21T12:00:00Z") + timedelta(days=20)]
@@ -110,14 +136,26 @@ def test_purchase_overdue_at_factor_times_own_cadence_once_per_last_order() -> N
 
 def test_overdue_needs_enough_intervals() -> None:
     cfg = EngineConfig.model_validate({"overdue": {"min_intervals": 2}})
-    orders = [event("order.placed", "c", ts("2026-01-01T12:00:00Z") + timedelta(days=d)) for d in (0, 10)]
+    orders = [
+        event("order.placed", "c", ts("2026-01-01T12:00:00Z") + timedelta(days=d)) for d in (0, 10)
+    ]
     _, signals = drive(Engine(cfg), orders, until=ts("2026-06-01T00:00:00Z"))
     assert fired(signals, "purchase_overdue") == []
 
 
 def test_churn_risk_fires_when_p_alive_crosses_the_threshold() -> None:
     cfg = EngineConfig.model_validate(
-        {"churn": {"enabled": True, "time_unit": "day", "threshold": 0.5, "r": 0.243, "alpha": 30.9, "a": 0.793, "b": 2.426}}
+        {
+            "churn": {
+                "enabled": True,
+                "time_unit": "day",
+                "threshold": 0.5,
+                "r": 0.243,
+                "alpha": 30.9,
+                "a": 0.793,
+                "b": 2.426,
+            }
+        }
     )
     first = ts("2026-01-01T12:00:00Z")
     orders = [event("order.placed", "c", first + timedelta(days=d)) for d in (0, 7, 14)]
@@ -131,18 +169,31 @@ def test_churn_risk_fires_when_p_alive_crosses_the_threshold() -> None:
 
 
 def test_churn_model_off_by_default() -> None:
-    orders = [event("order.placed", "c", ts("2026-01-01T12:00:00Z") + timedelta(days=d)) for d in (0, 7, 14)]
+    orders = [
+        event("order.placed", "c", ts("2026-01-01T12:00:00Z") + timedelta(days=d))
+        for d in (0, 7, 14)
+    ]
     _, signals = drive(Engine(EngineConfig()), orders, until=ts("2030-01-01T00:00:00Z"))
     assert fired(signals, "churn_risk") == []
 
 
 def test_engagement_declining_fires_at_local_midnight_and_rearms_after_recovery() -> None:
     cfg = EngineConfig.model_validate(
-        {"engagement": {"short_window_days": 7, "long_window_days": 28, "decline_ratio": 0.5, "min_baseline_events": 4}}
+        {
+            "engagement": {
+                "short_window_days": 7,
+                "long_window_days": 28,
+                "decline_ratio": 0.5,
+                "min_baseline_events": 4,
+            }
+        }
     )
     tz_name = "Europe/Stockholm"
     signup = event("customer.signed_up", "c", "2026-01-01T08:00:00+01:00", timezone=tz_name)
-    daily = [event("customer.logged_in", "c", ts("2026-01-01T09:00:00+01:00") + timedelta(days=d)) for d in range(35)]
+    daily = [
+        event("customer.logged_in", "c", ts("2026-01-01T09:00:00+01:00") + timedelta(days=d))
+        for d in range(35)
+    ]
     engine = Engine(cfg)
     state, signals = drive(engine, [signup, *daily], until=ts("2026-03-01T00:00:00+01:00"))
     [first] = fired(signals, "engagement_declining")
@@ -151,10 +202,15 @@ def test_engagement_declining_fires_at_local_midnight_and_rearms_after_recovery(
     assert first.at == start_of_local_day(datetime(2026, 2, 8).toordinal(), zone(tz_name))
     assert first.data == {"short_window_events": 3, "baseline_events": 28}
     # One visit is not a recovery; a week of daily visits is, and a new slump fires again.
-    state = engine.handle_event(state, event("customer.logged_in", "c", "2026-03-01T10:00:00+01:00")).state
+    state = engine.handle_event(
+        state, event("customer.logged_in", "c", "2026-03-01T10:00:00+01:00")
+    ).state
     assert state.engagement_decline_signalled
     for d in range(1, 8):
-        state = engine.handle_event(state, event("customer.logged_in", "c", ts("2026-03-01T10:00:00+01:00") + timedelta(days=d))).state
+        state = engine.handle_event(
+            state,
+            event("customer.logged_in", "c", ts("2026-03-01T10:00:00+01:00") + timedelta(days=d)),
+        ).state
     assert not state.engagement_decline_signalled
     outcome = engine.handle_due(state, ts("2026-05-01T00:00:00+02:00"))
     assert len(fired(outcome.signals, "engagement_declining")) == 1
@@ -163,8 +219,12 @@ def test_engagement_declining_fires_at_local_midnight_and_rearms_after_recovery(
 def test_local_midnight_due_time_survives_a_dst_change() -> None:
     tz = zone("Europe/Stockholm")
     # 29 March 2026: clocks go from 02:00 to 03:00; midnight still exists and is UTC+1.
-    assert start_of_local_day(datetime(2026, 3, 29).toordinal(), tz) == datetime(2026, 3, 28, 23, 0, tzinfo=UTC)
-    assert start_of_local_day(datetime(2026, 3, 30).toordinal(), tz) == datetime(2026, 3, 29, 22, 0, tzinfo=UTC)
+    assert start_of_local_day(datetime(2026, 3, 29).toordinal(), tz) == datetime(
+        2026, 3, 28, 23, 0, tzinfo=UTC
+    )
+    assert start_of_local_day(datetime(2026, 3, 30).toordinal(), tz) == datetime(
+        2026, 3, 29, 22, 0, tzinfo=UTC
+    )
     # A zone whose DST change happens at midnight: the day starts at 01:00.
     havana = zone("America/Havana")
     start = start_of_local_day(datetime(2026, 3, 8).toordinal(), havana)
@@ -172,7 +232,9 @@ def test_local_midnight_due_time_survives_a_dst_change() -> None:
 
 
 def test_everything_due_before_an_event_runs_first_at_its_own_time() -> None:
-    cfg = EngineConfig.model_validate({"stages": {"at_risk_after_days": 30, "lapsed_after_days": 90}})
+    cfg = EngineConfig.model_validate(
+        {"stages": {"at_risk_after_days": 30, "lapsed_after_days": 90}}
+    )
     engine = Engine(cfg)
     state = engine.handle_event(None, event("order.placed", "c", "2026-01-01T00:00:00Z")).state
     # No ticks at all: the next event brings the customer up to date first.
@@ -184,7 +246,9 @@ def test_everything_due_before_an_event_runs_first_at_its_own_time() -> None:
 
 
 def test_next_due_is_the_earliest_detector_time() -> None:
-    engine = Engine(EngineConfig.model_validate({"milestones": {"no_order_after_signup_days": [3]}}))
+    engine = Engine(
+        EngineConfig.model_validate({"milestones": {"no_order_after_signup_days": [3]}})
+    )
     outcome = engine.handle_event(None, event("customer.signed_up", "c", "2026-01-01T10:00:00Z"))
     assert outcome.state.next_due_at == ts("2026-01-04T10:00:00Z")
     outcome = engine.handle_due(outcome.state, ts("2026-01-04T10:00:00Z"))

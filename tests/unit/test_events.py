@@ -38,7 +38,9 @@ def test_undecodable_records_are_refused_with_a_kind(raw: bytes, kind: str, frag
 
 
 def test_oversized_record_is_refused_before_parsing() -> None:
-    body = _raw(event_dict("customer.logged_in", "c-1", "2026-11-02T14:03:11+01:00", channel="x" * 400))
+    body = _raw(
+        event_dict("customer.logged_in", "c-1", "2026-11-02T14:03:11+01:00", channel="x" * 400)
+    )
     parse_event(body, max_bytes=len(body))
     with pytest.raises(EventError) as info:
         parse_event(body, max_bytes=len(body) - 1)
@@ -111,7 +113,11 @@ def test_field_rules_name_the_field(type_: str, fields: dict[str, object], where
 
 def test_every_type_in_the_contract_parses() -> None:
     examples = {
-        "customer.signed_up": {"email": "ada@example.com", "locale": "sv_SE", "marketing_consent": True},
+        "customer.signed_up": {
+            "email": "ada@example.com",
+            "locale": "sv_SE",
+            "marketing_consent": True,
+        },
         "customer.updated": {"name": "Åsa Öberg"},
         "consent.changed": {"marketing_consent": False},
         "order.placed": {"items": [{"sku": "a", "quantity": 2, "price": "10.00"}]},
@@ -133,7 +139,9 @@ def test_locale_underscores_are_normalised_to_tags() -> None:
 
 
 def test_unknown_fields_are_ignored_so_producers_can_add_their_own() -> None:
-    body = event_dict("customer.logged_in", "c-1", "2026-11-02T14:03:11Z", device="ios", utm={"a": 1})
+    body = event_dict(
+        "customer.logged_in", "c-1", "2026-11-02T14:03:11Z", device="ios", utm={"a": 1}
+    )
     assert parse_event(_raw(body)).type == "customer.logged_in"
 
 
