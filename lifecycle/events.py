@@ -35,6 +35,7 @@ __all__ = [
     "CustomerLoggedIn",
     "CustomerSignedUp",
     "CustomerUpdated",
+    "EmailBounced",
     "Event",
     "NpsSurveyAnswered",
     "OrderItem",
@@ -184,6 +185,17 @@ class NpsSurveyAnswered(_EventBase):
     comment: Annotated[str, Field(max_length=2000)] | None = None
 
 
+class EmailBounced(_EventBase):
+    """A delivery to ``email`` failed. Sent by the worker's own delivery agent, and by any
+    email service the shop uses, so bounces from everywhere suppress marketing mail."""
+
+    type: Literal["email.bounced"]
+    email: Email
+    reason: ShortText
+    permanent: bool = True
+    message_id: Annotated[str, Field(max_length=300)] | None = None
+
+
 Event: TypeAlias = Annotated[
     CustomerSignedUp
     | CustomerUpdated
@@ -193,7 +205,8 @@ Event: TypeAlias = Annotated[
     | CustomerLoggedIn
     | SupportTicketOpened
     | SupportTicketResolved
-    | NpsSurveyAnswered,
+    | NpsSurveyAnswered
+    | EmailBounced,
     Field(discriminator="type"),
 ]
 
@@ -207,6 +220,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "support.ticket_opened",
     "support.ticket_resolved",
     "survey.nps",
+    "email.bounced",
 )
 
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

@@ -168,8 +168,16 @@ def _checked_uri(uri: str, scheme: str) -> str:
     return uri
 
 
+def _web_scheme(url: str) -> str:
+    # RFC 8058 wants https. Plain http is allowed only for a loopback host, so the demo
+    # and the tests can click their own links.
+    if re.match(r"(?i)^http://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?/", url):
+        return "http://"
+    return "https://"
+
+
 def _list_unsubscribe_value(links: UnsubscribeLinks) -> str:
-    entries = [f"<{_checked_uri(links.url, 'https://')}>"]
+    entries = [f"<{_checked_uri(links.url, _web_scheme(links.url))}>"]
     if links.mailto is not None:
         mailto = links.mailto
         if not mailto.lower().startswith("mailto:"):

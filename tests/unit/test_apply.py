@@ -222,3 +222,23 @@ def test_activity_is_pruned_to_the_windows() -> None:
     state, _ = run(*logins, cfg=cfg)
     assert len(state.activity) == 21
     assert all(bucket.logins == 1 for bucket in state.activity)
+
+
+def test_a_hard_bounce_of_the_current_address_suppresses_it() -> None:
+    signup = event("customer.signed_up", "c", "2026-01-01T00:00:00Z", email="Ada@x.se")
+    stale = event("email.bounced", "c", "2026-01-02T00:00:00Z", email="old@x.se", reason="550")
+    soft = event(
+        "email.bounced",
+        "c",
+        "2026-01-02T00:00:00Z",
+        email="ada@x.se",
+        reason="452",
+        permanent=False,
+    )
+    state, _ = run(signup, stale, soft)
+    assert state.profile.suppressed_reason is None
+    hard = event(
+        "email.bounced", "c", "2026-01-03T00:00:00Z", email="ada@x.se", reason="550 5.1.1 unknown"
+    )
+    state, _ = run(hard, state=state)
+    assert state.profile.suppressed_reason == "550 5.1.1 unknown"
