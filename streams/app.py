@@ -24,6 +24,7 @@ class Topics:
     sources: tuple[Any, ...]
     customer_events: Any
     outbox: Any
+    outbox_retry: Any
     dead_letter: Any
     counters: Any
 
@@ -108,6 +109,7 @@ def build_worker(settings: Settings, campaigns: CampaignRuntime | None = None) -
         sources=tuple(_raw_topic(app, n, settings, internal=False) for n in settings.source_topics),
         customer_events=_raw_topic(app, settings.topic_customer_events, settings, internal=True),
         outbox=_raw_topic(app, settings.topic_outbox, settings, internal=True),
+        outbox_retry=_raw_topic(app, settings.topic_outbox_retry, settings, internal=True),
         dead_letter=_raw_topic(app, settings.topic_dead_letter, settings, internal=True),
         counters=_raw_topic(app, settings.topic_counters, settings, internal=True),
     )

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     topic_support: TopicName = "shop.support"
     topic_customer_events: TopicName = "lifecycle.customer-events"
     topic_outbox: TopicName = "lifecycle.outbox"
+    topic_outbox_retry: TopicName = "lifecycle.outbox-retry"
     topic_dead_letter: TopicName = "lifecycle.dead-letter"
     topic_counters: TopicName = "lifecycle.counters"
 

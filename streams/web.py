@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from streams import unsubscribe_routes
+
 if TYPE_CHECKING:
     from streams.app import Worker
 
@@ -35,3 +37,5 @@ def register(worker: Worker) -> None:
             "assigned": assigned,
         }
         return web.json(body, status=200 if is_ready else 503)
+
+    unsubscribe_routes.register(worker)

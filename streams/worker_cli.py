@@ -8,7 +8,7 @@ from typing import Any
 
 from lifecycle.exceptions import LifecycleError
 
-__all__ = ["add_parser", "run_worker"]
+__all__ = ["add_parser", "require_worker_settings", "run_worker"]
 
 
 def add_parser(subparsers: Any) -> None:
@@ -24,12 +24,29 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         settings = load_settings()
+        require_worker_settings(settings)
         campaigns = load_campaign_runtime(settings)
     except LifecycleError as exc:
         print(f"lifecycle worker: {exc}", file=sys.stderr)
         return 2
     run_worker(settings, campaigns)
     return 0
+
+
+def require_worker_settings(settings: Any) -> None:
+    """Settings only the worker needs (replay and validate run without them)."""
+    from streams.settings import SettingsError
+
+    if settings.unsubscribe_secret is None:
+        raise SettingsError(
+            "invalid settings:\n  LIFECYCLE_UNSUBSCRIBE_SECRET: required to sign unsubscribe links"
+            " in marketing mail; make one with:"
+            " python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    if len(settings.unsubscribe_secret.get_secret_value()) < 16:
+        raise SettingsError(
+            "invalid settings:\n  LIFECYCLE_UNSUBSCRIBE_SECRET: use at least 16 characters"
+        )
 
 
 def run_worker(settings: Any, campaigns: Any) -> None:
