@@ -96,6 +96,8 @@ def build_faust_app(settings: Settings) -> faust.App:
         web_port=settings.web_port,
         web_in_thread=False,
         table_standby_replicas=0,
+        broker_session_timeout=settings.kafka_session_timeout_seconds,
+        broker_heartbeat_interval=max(0.5, settings.kafka_session_timeout_seconds / 5),
     )
 
 

@@ -50,8 +50,10 @@ class Settings(BaseSettings):
     #: Partitions of the internal topics (customer events, outbox) and of table changelogs.
     partitions: Annotated[int, Field(ge=1, le=1024)] = 8
     replication_factor: Annotated[int, Field(ge=1, le=10)] = 1
-    #: Where a new consumer group starts on the shop topics.
-    source_offset_reset: Literal["earliest", "latest"] = "earliest"
+    #: How long the group waits for a silent worker before moving its partitions away.
+    #: Kafka accepts 6-1800 s by default; short means fast failover, and a fast first
+    #: join on Tansu, which holds a joining member for half of it.
+    kafka_session_timeout_seconds: Annotated[float, Field(ge=1, le=1800)] = 10.0
 
     topic_customers: TopicName = "shop.customers"
     topic_orders: TopicName = "shop.orders"
