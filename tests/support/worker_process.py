@@ -142,12 +142,14 @@ class WorkerProcess:
                 f"worker exited with {self.process and self.process.returncode}:\n{self.log_tail()}"
             )
         try:
-            async with aiohttp.ClientSession() as http:
-                async with http.get(
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(
                     f"{self.base_url}/ready", timeout=aiohttp.ClientTimeout(total=2)
-                ) as response:
-                    return response.status == 200
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+                ) as response,
+            ):
+                return response.status == 200
+        except (TimeoutError, aiohttp.ClientError):
             return False
 
     async def stop(self, within: float = 30.0) -> int | None:
@@ -167,10 +169,12 @@ class WorkerProcess:
         await self.process.wait()
 
     async def metrics(self) -> dict[str, float]:
-        """Samples by ``name{label="v",...}`` (labels sorted), summed over nothing."""
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"{self.base_url}/metrics") as response:
-                text = await response.text()
+        """Every sample, keyed ``name{label="v",...}`` with the labels sorted."""
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{self.base_url}/metrics") as response,
+        ):
+            text = await response.text()
         samples: dict[str, float] = {}
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
