@@ -24,6 +24,7 @@ from lifecycle.events import (
     CustomerLoggedIn,
     CustomerSignedUp,
     CustomerUpdated,
+    EmailBounced,
     Event,
     NpsSurveyAnswered,
     OrderPlaced,
@@ -87,6 +88,8 @@ def apply(
             state, signals = _ticket_resolved(state, event, now, cfg)
         case NpsSurveyAnswered():
             state, signals = _nps(state, event, now, cfg)
+        case EmailBounced():
+            state = _bounced(state, event)
     return state, signals
 
 
@@ -313,3 +316,12 @@ def _nps(
     if event.score <= cfg.support.nps_detractor_max:
         signals.append(_unhappy(now, event.event_id, "nps_detractor", score=event.score))
     return state.model_copy(update={"support": support}), signals
+
+
+def _bounced(state: CustomerState, event: EmailBounced) -> CustomerState:
+    """A hard bounce of the address on file suppresses marketing mail to it."""
+    current = state.profile.email
+    if not event.permanent or current is None or current.lower() != event.email.lower():
+        return state
+    profile = state.profile.model_copy(update={"suppressed_reason": event.reason[:200]})
+    return state.model_copy(update={"profile": profile})

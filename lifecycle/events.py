@@ -35,6 +35,7 @@ __all__ = [
     "CustomerLoggedIn",
     "CustomerSignedUp",
     "CustomerUpdated",
+    "EmailBounced",
     "Event",
     "NpsSurveyAnswered",
     "OrderItem",
@@ -42,9 +43,11 @@ __all__ = [
     "OrderRefunded",
     "SupportTicketOpened",
     "SupportTicketResolved",
+    "decode_json_object",
     "dump_event",
     "event_json_schema",
     "parse_event",
+    "validate_event",
 ]
 
 DEFAULT_MAX_EVENT_BYTES = 64 * 1024
@@ -182,6 +185,17 @@ class NpsSurveyAnswered(_EventBase):
     comment: Annotated[str, Field(max_length=2000)] | None = None
 
 
+class EmailBounced(_EventBase):
+    """A delivery to ``email`` failed. Sent by the worker's own delivery agent, and by any
+    email service the shop uses, so bounces from everywhere suppress marketing mail."""
+
+    type: Literal["email.bounced"]
+    email: Email
+    reason: ShortText
+    permanent: bool = True
+    message_id: Annotated[str, Field(max_length=300)] | None = None
+
+
 Event: TypeAlias = Annotated[
     CustomerSignedUp
     | CustomerUpdated
@@ -191,7 +205,8 @@ Event: TypeAlias = Annotated[
     | CustomerLoggedIn
     | SupportTicketOpened
     | SupportTicketResolved
-    | NpsSurveyAnswered,
+    | NpsSurveyAnswered
+    | EmailBounced,
     Field(discriminator="type"),
 ]
 
@@ -205,6 +220,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "support.ticket_opened",
     "support.ticket_resolved",
     "survey.nps",
+    "email.bounced",
 )
 
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -228,22 +244,36 @@ def _describe(error: ValidationError) -> str:
 
 def parse_event(raw: bytes, *, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> Event:
     """Decode and validate one record value, or raise :class:`EventError` with the reason."""
+    return validate_event(decode_json_object(raw, max_bytes=max_bytes))
+
+
+def decode_json_object(raw: bytes, *, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> dict[str, Any]:
     if not raw:
-        raise EventError("empty record")
+        raise EventError("empty record", "empty")
     if len(raw) > max_bytes:
-        raise EventError(f"record is {len(raw)} bytes; the limit is {max_bytes}")
+        raise EventError(f"record is {len(raw)} bytes; the limit is {max_bytes}", "oversized")
     try:
-        data = json.loads(raw)
+        # Decoded explicitly: json.loads(bytes) would guess UTF-16/32 from the first bytes.
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise EventError("not UTF-8 text") from None
+        raise EventError("not UTF-8 text", "not_utf8") from None
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise EventError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise EventError(
+            f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", "not_json"
+        ) from None
     if not isinstance(data, dict):
-        raise EventError(f"not a JSON object but a {type(data).__name__}")
+        raise EventError(f"not a JSON object but a {type(data).__name__}", "not_object")
+    return data
+
+
+def validate_event(data: dict[str, Any]) -> Event:
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:
-        raise EventError(_describe(exc)) from None
+        unknown = any(e["type"] == "union_tag_invalid" for e in exc.errors())
+        raise EventError(_describe(exc), "unknown_type" if unknown else "invalid") from None
 
 
 def dump_event(event: Event) -> bytes:

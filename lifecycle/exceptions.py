@@ -5,10 +5,12 @@ from __future__ import annotations
 __all__ = [
     "CampaignError",
     "CampaignErrors",
+    "EmailBuildError",
     "EventError",
     "LifecycleError",
     "ModelFitError",
     "TemplateRenderError",
+    "UnsubscribeTokenError",
 ]
 
 
@@ -19,13 +21,15 @@ class LifecycleError(Exception):
 class EventError(LifecycleError):
     """An inbound record does not meet the event contract.
 
-    ``reason`` is short and safe to put in a dead-letter header; it never
-    contains the record's payload.
+    ``reason`` is short and safe to put in a dead-letter header; it never contains the
+    record's payload. ``kind`` is a fixed word for counting: empty, oversized, not_utf8,
+    not_json, not_object, unknown_type or invalid.
     """
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, kind: str = "invalid") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
 
 
 class CampaignError(LifecycleError):
@@ -53,3 +57,21 @@ class TemplateRenderError(LifecycleError):
 
 class ModelFitError(LifecycleError):
     """The BG/NBD fit could not run on the data given."""
+
+
+class UnsubscribeTokenError(LifecycleError):
+    """An unsubscribe token is forged, truncated, malformed, expired or of an unknown version.
+
+    ``reason`` is short and safe to log or show; it never echoes the token.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class EmailBuildError(LifecycleError):
+    """An outbox message cannot become a valid email (bad address, Message-ID or links).
+
+    Retrying cannot help: the record itself is wrong, so delivery dead-letters it.
+    """

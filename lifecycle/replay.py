@@ -49,8 +49,12 @@ class Replay:
             raise ValueError("tick must be positive")
         self.tick = tick
         self.states = MemoryStateStore()
+        # One bucket per tick: the bucket size changes what a tick reads, never what it decides.
+        buckets = max(60, int(tick.total_seconds()))
         self.processor = PartitionProcessor(
-            engine, self.states, DueIndex(MemoryDueIndexStore(), partition=0)
+            engine,
+            self.states,
+            DueIndex(MemoryDueIndexStore(), partition=0, bucket_seconds=buckets),
         )
         self._next_tick: datetime | None = None
 

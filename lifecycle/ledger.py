@@ -1,0 +1,76 @@
+"""The delivery ledger's entries and rules: what may be sent, and what a record means.
+
+States of one ``Message-ID``:
+
+``committing``  written durably after the server accepted the envelope and the whole
+                body, right before the final dot that makes it take the message
+``sent``        the server replied 250 to the dot
+``retrying``    a transient failure; a retry record is on the retry topic
+``failed``      given up: a permanent failure, or out of attempts (dead-lettered)
+
+``committing`` counts as sent: if the worker died after writing it, the dot may have
+reached the server, and a second email is the failure we refuse. The only loss window
+left is a worker killed between that ledger write and writing the dot (one socket write),
+or a server that rejects the data after the dot while the worker dies before recording it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from lifecycle.outbox import OutboxMessage
+
+__all__ = ["FINAL_STATES", "LedgerEntry", "LedgerState", "RetryRecord", "may_send"]
+
+LedgerState = Literal["committing", "sent", "retrying", "failed"]
+FINAL_STATES: frozenset[str] = frozenset({"committing", "sent", "failed"})
+
+
+class LedgerEntry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    state: LedgerState
+    at: AwareDatetime
+    attempt: int = 1
+    detail: str | None = None
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> LedgerEntry:
+        return cls.model_validate_json(raw)
+
+
+class RetryRecord(BaseModel):
+    """A message waiting on the retry topic for its next attempt."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    message: OutboxMessage
+    attempt: int
+    not_before: AwareDatetime
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> RetryRecord:
+        return cls.model_validate_json(raw)
+
+
+def may_send(entry: LedgerEntry | None, *, attempt: int) -> bool:
+    """May this attempt go ahead? Not after a final state, and not an older attempt
+    (a redelivered outbox record) once a retry owns the message."""
+    if entry is None:
+        return True
+    if entry.state in FINAL_STATES:
+        return False
+    return attempt > entry.attempt
+
+
+def entry(state: LedgerState, at: datetime, attempt: int, detail: str | None = None) -> LedgerEntry:
+    return LedgerEntry(state=state, at=at, attempt=attempt, detail=detail)

@@ -1,0 +1,56 @@
+"""The dead-letter topic: what we could not use, byte for byte, with the reason in headers.
+
+The record value is the original value (or outbox record) unchanged and the key is the
+original key, so a fixed record can be re-produced as it was. Headers say why and where
+it came from:
+
+``lifecycle.reason``            human-readable reason (never includes payload data)
+``lifecycle.reason-kind``       a fixed word for counting (e.g. not_json, smtp_permanent)
+``lifecycle.source-topic``      topic the record was read from
+``lifecycle.source-partition``  its partition
+``lifecycle.source-offset``     its offset
+``lifecycle.stage``             ingest, engine or delivery
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["DeadLetters", "dead_letter_headers"]
+
+
+def dead_letter_headers(
+    *, reason: str, kind: str, stage: str, topic: str, partition: int, offset: int
+) -> list[tuple[str, bytes]]:
+    return [
+        ("lifecycle.reason", reason.encode()),
+        ("lifecycle.reason-kind", kind.encode()),
+        ("lifecycle.stage", stage.encode()),
+        ("lifecycle.source-topic", topic.encode()),
+        ("lifecycle.source-partition", str(partition).encode()),
+        ("lifecycle.source-offset", str(offset).encode()),
+    ]
+
+
+class DeadLetters:
+    def __init__(self, topic: Any) -> None:
+        self.topic = topic
+
+    async def publish(
+        self,
+        *,
+        key: bytes | None,
+        value: bytes | None,
+        reason: str,
+        kind: str,
+        stage: str,
+        topic: str,
+        partition: int,
+        offset: int,
+    ) -> None:
+        """Publish and wait for the broker's ack: a dead letter must not be lost."""
+        headers = dead_letter_headers(
+            reason=reason, kind=kind, stage=stage, topic=topic, partition=partition, offset=offset
+        )
+        pending = await self.topic.send(key=key, value=value or b"", headers=headers)
+        await pending

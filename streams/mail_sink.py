@@ -1,0 +1,136 @@
+"""An SMTP sink for the demo: accepts every message and stores it as a ``.eml`` file.
+
+It runs inside the caller's event loop (aiosmtpd's SMTP protocol on
+``loop.create_server``), so ``lifecycle demo`` needs no separate mail catcher.
+
+Files are named after the Message-ID, made safe for a file name; a message whose
+Message-ID was already stored gets ``~1``, ``~2``... appended, so duplicate sends stay
+visible instead of overwriting each other. Each file is the message exactly as
+received, preceded by ``Return-Path`` and one ``Delivered-To`` per envelope recipient,
+as a final delivery agent would write it. A file appears atomically (written under a
+temporary name, then hard-linked into place), so a reader never sees half a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import uuid
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from pathlib import Path
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+__all__ = ["MailSink"]
+
+log = logging.getLogger(__name__)
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@+=-]+")
+_MAX_STEM = 150
+
+
+class MailSink:
+    """``async with MailSink(directory) as sink:`` listens on ``sink.host:sink.port``.
+
+    ``port=0`` picks a free port (read it from ``sink.port`` after start).
+    """
+
+    def __init__(self, directory: Path | str, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.directory = Path(directory)
+        self.host = host
+        self.port = port
+        self.stored: list[Path] = []
+        self._server: asyncio.AbstractServer | None = None
+        self._connections: set[SMTP] = set()
+
+    async def __aenter__(self) -> MailSink:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        if self._server is not None:
+            raise RuntimeError("mail sink already running")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _SinkSMTP(self, loop), host=self.host, port=self.port
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info(
+            "mail sink listening on %s:%d, storing in %s", self.host, self.port, self.directory
+        )
+
+    async def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.close()
+        await self._server.wait_closed()
+        self._server = None
+        for connection in list(self._connections):
+            if connection.transport is not None:
+                connection.transport.close()
+        self._connections.clear()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        trace = _trace_headers(envelope)
+        path = await asyncio.to_thread(self._store, trace + raw)
+        self.stored.append(path)
+        log.info("mail sink stored %s", path.name)
+        return "250 2.0.0 OK: stored"
+
+    def _store(self, content: bytes) -> Path:
+        stem = _file_stem(content)
+        temporary = self.directory / f".{uuid.uuid4().hex}.tmp"
+        temporary.write_bytes(content)
+        try:
+            suffix = 0
+            while True:
+                name = f"{stem}.eml" if suffix == 0 else f"{stem}~{suffix}.eml"
+                target = self.directory / name
+                try:
+                    # link() fails if the name exists: no race between two equal ids.
+                    os.link(temporary, target)
+                except FileExistsError:
+                    suffix += 1
+                    continue
+                return target
+        finally:
+            temporary.unlink()
+
+
+class _SinkSMTP(SMTP):
+    def __init__(self, sink: MailSink, loop: asyncio.AbstractEventLoop) -> None:
+        # hostname given so aiosmtpd does not resolve our FQDN per connection
+        super().__init__(sink, hostname="lifecycle-mail-sink", loop=loop, enable_SMTPUTF8=True)
+        self._sink = sink
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._sink._connections.add(self)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self._sink._connections.discard(self)
+        super().connection_lost(error)
+
+
+def _file_stem(content: bytes) -> str:
+    # compat32 hands back the raw header text; the structured parser of the default
+    # policy raises on some malformed Message-IDs, and a sink must take anything.
+    headers = BytesHeaderParser(policy=compat32).parsebytes(content)
+    message_id = " ".join(str(headers.get("Message-ID", "")).split()).strip("<>")
+    stem = _UNSAFE.sub("_", message_id).lstrip(".")[:_MAX_STEM]
+    return stem or "no-message-id"
+
+
+def _trace_headers(envelope: Envelope) -> bytes:
+    lines = [f"Return-Path: <{envelope.mail_from or ''}>"]
+    lines += [f"Delivered-To: {recipient}" for recipient in envelope.rcpt_tos]
+    # Envelope addresses come from single SMTP command lines: they hold no CR/LF.
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")

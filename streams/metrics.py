@@ -1,0 +1,96 @@
+"""Prometheus metrics of one worker, in a registry of its own (tests build several apps)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["WorkerMetrics"]
+
+
+class WorkerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.events_ingested = Counter(
+            "lifecycle_events_ingested",
+            "Valid events re-keyed into the engine.",
+            ["topic", "type"],
+            registry=r,
+        )
+        self.events_dead_lettered = Counter(
+            "lifecycle_events_dead_lettered",
+            "Records sent to the dead-letter topic.",
+            ["topic", "reason"],
+            registry=r,
+        )
+        self.events_processed = Counter(
+            "lifecycle_events_processed", "Events applied by the engine.", ["type"], registry=r
+        )
+        self.events_duplicate = Counter(
+            "lifecycle_events_duplicate", "Events dropped as already applied.", registry=r
+        )
+        self.signals = Counter("lifecycle_signals", "Signals emitted.", ["signal"], registry=r)
+        self.stage_transitions = Counter(
+            "lifecycle_stage_transitions",
+            "Lifecycle stage changes.",
+            ["from_stage", "to_stage"],
+            registry=r,
+        )
+        self.decisions = Counter(
+            "lifecycle_campaign_decisions",
+            "Campaign decisions.",
+            ["campaign", "outcome"],
+            registry=r,
+        )
+        self.outbox_published = Counter(
+            "lifecycle_outbox_published",
+            "Messages written to the outbox.",
+            ["campaign"],
+            registry=r,
+        )
+        self.ticks = Counter("lifecycle_ticks", "Ticks handled.", registry=r)
+        self.tick_state_reads = Counter(
+            "lifecycle_tick_state_reads", "Customer states read to serve ticks.", registry=r
+        )
+        self.due_customers = Counter(
+            "lifecycle_due_customers", "Customers woken by ticks.", registry=r
+        )
+        self.emails_sent = Counter(
+            "lifecycle_emails_sent",
+            "Emails accepted by the SMTP server.",
+            ["campaign", "category"],
+            registry=r,
+        )
+        self.emails_skipped_duplicate = Counter(
+            "lifecycle_emails_skipped_duplicate",
+            "Outbox records not sent because the ledger had them.",
+            registry=r,
+        )
+        self.email_failures = Counter(
+            "lifecycle_email_failures", "SMTP failures.", ["kind"], registry=r
+        )
+        self.emails_dead_lettered = Counter(
+            "lifecycle_emails_dead_lettered", "Messages given up on.", ["reason"], registry=r
+        )
+        self.suppressed_addresses = Counter(
+            "lifecycle_addresses_suppressed",
+            "Addresses suppressed after a hard bounce.",
+            registry=r,
+        )
+        self.unsubscribes = Counter(
+            "lifecycle_unsubscribes", "One-click and confirmed unsubscribes.", registry=r
+        )
+        self.smtp_send_seconds = Histogram(
+            "lifecycle_smtp_send_seconds",
+            "Time to hand one message to the SMTP server.",
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "lifecycle_consumer_lag",
+            "Records between the committed position and the end of each assigned partition.",
+            ["topic", "partition"],
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,151 @@
+"""Worker settings from the environment (prefix ``LIFECYCLE_``), validated once at start-up.
+
+Nested engine thresholds use a double underscore:
+``LIFECYCLE_ENGINE__STAGES__AT_RISK_AFTER_DAYS=45``. Secrets are ``SecretStr`` and print
+as ``**********``. A bad value stops start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lifecycle.config import EngineConfig
+from lifecycle.exceptions import LifecycleError
+
+__all__ = ["ENV_PREFIX", "Settings", "SettingsError", "load_settings"]
+
+ENV_PREFIX = "LIFECYCLE_"
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+TopicName = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")]
+
+
+class SettingsError(LifecycleError):
+    """One line per bad setting, each naming its environment variable."""
+
+
+def _mailbox(value: str) -> str:
+    _, address = parseaddr(value)
+    if "@" not in address or any(c in value for c in "\r\n"):
+        raise ValueError("must be an address like 'Shop <hello@shop.example>'")
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    app_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")] = "lifecycle-worker"
+    kafka_bootstrap_servers: str = "localhost:9092"
+    #: Partitions of the internal topics (customer events, outbox) and of table changelogs.
+    partitions: Annotated[int, Field(ge=1, le=1024)] = 8
+    replication_factor: Annotated[int, Field(ge=1, le=10)] = 1
+    #: How long the group waits for a silent worker before moving its partitions away.
+    #: Kafka accepts 6-1800 s by default; short means fast failover, and a fast first
+    #: join on Tansu, which holds a joining member for half of it.
+    kafka_session_timeout_seconds: Annotated[float, Field(ge=1, le=1800)] = 10.0
+
+    topic_customers: TopicName = "shop.customers"
+    topic_orders: TopicName = "shop.orders"
+    topic_logins: TopicName = "shop.logins"
+    topic_support: TopicName = "shop.support"
+    topic_customer_events: TopicName = "lifecycle.customer-events"
+    topic_outbox: TopicName = "lifecycle.outbox"
+    topic_outbox_retry: TopicName = "lifecycle.outbox-retry"
+    topic_dead_letter: TopicName = "lifecycle.dead-letter"
+    topic_counters: TopicName = "lifecycle.counters"
+
+    max_event_bytes: Annotated[int, Field(ge=256, le=10 * 1024 * 1024)] = 64 * 1024
+    tick_interval_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    due_bucket_seconds: Annotated[int, Field(ge=1, le=86400)] = 60
+
+    smtp_host: str = "localhost"
+    smtp_port: Port = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+    smtp_pool_size: Annotated[int, Field(ge=1, le=64)] = 4
+    smtp_rate_limit_per_second: Annotated[float, Field(gt=0)] = 50.0
+    smtp_max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    smtp_retry_base_seconds: Annotated[float, Field(gt=0)] = 2.0
+    smtp_retry_cap_seconds: Annotated[float, Field(gt=0)] = 600.0
+    #: A CA bundle to trust for SMTP TLS (tests use a throwaway CA); default: the system's.
+    smtp_ca_file: Path | None = None
+
+    mail_from: str = "Lifecycle <lifecycle@localhost>"
+    mail_reply_to: str | None = None
+    message_id_domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]{1,253}$")] = (
+        "lifecycle.invalid"
+    )
+
+    campaigns_dir: Path = Path("campaigns")
+
+    web_host: str = "127.0.0.1"
+    web_port: Port = 6066
+    #: Public base URL of the web server, used in unsubscribe links.
+    public_base_url: str = "http://localhost:6066"
+    unsubscribe_secret: SecretStr | None = None
+    unsubscribe_mailto: str | None = None
+    unsubscribe_max_age_days: Annotated[int, Field(ge=1)] = 365
+
+    data_dir: Path = Path(".lifecycle-data")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    engine: EngineConfig = EngineConfig()
+
+    @field_validator("mail_from", "mail_reply_to")
+    @classmethod
+    def _check_mailbox(cls, value: str | None) -> str | None:
+        return None if value is None else _mailbox(value)
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _check_servers(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError("must be host:port[,host:port...], e.g. localhost:9092")
+        return value
+
+    @model_validator(mode="after")
+    def _credentials_together(self) -> Settings:
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError(
+                "set both LIFECYCLE_SMTP_USERNAME and LIFECYCLE_SMTP_PASSWORD, or neither"
+            )
+        if self.smtp_username is not None and self.smtp_tls == "none":
+            raise ValueError(
+                "LIFECYCLE_SMTP_TLS=none would send the password in clear text; use starttls or tls"
+            )
+        return self
+
+    @property
+    def source_topics(self) -> tuple[str, ...]:
+        return (self.topic_customers, self.topic_orders, self.topic_logins, self.topic_support)
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    return ENV_PREFIX + "__".join(str(part).upper() for part in loc) if loc else "(settings)"
+
+
+def load_settings() -> Settings:
+    """Read and check the settings in the process environment."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_url=False, include_input=False):
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"{_variable(error['loc'])}: {message}")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,64 @@
+"""``lifecycle worker``: run the worker with settings from the environment."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from lifecycle.exceptions import LifecycleError
+
+__all__ = ["add_parser", "require_worker_settings", "run_worker"]
+
+
+def add_parser(subparsers: Any) -> None:
+    worker = subparsers.add_parser(
+        "worker", help="run the worker (settings from LIFECYCLE_* environment variables)"
+    )
+    worker.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from streams.campaign_loading import load_campaign_runtime
+    from streams.settings import load_settings
+
+    try:
+        settings = load_settings()
+        require_worker_settings(settings)
+        campaigns = load_campaign_runtime(settings)
+    except LifecycleError as exc:
+        print(f"lifecycle worker: {exc}", file=sys.stderr)
+        return 2
+    run_worker(settings, campaigns)
+    return 0
+
+
+def require_worker_settings(settings: Any) -> None:
+    """Settings only the worker needs (replay and validate run without them)."""
+    from streams.settings import SettingsError
+
+    if settings.unsubscribe_secret is None:
+        raise SettingsError(
+            "invalid settings:\n  LIFECYCLE_UNSUBSCRIBE_SECRET: required to sign unsubscribe links"
+            " in marketing mail; make one with:"
+            " python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    if len(settings.unsubscribe_secret.get_secret_value()) < 16:
+        raise SettingsError(
+            "invalid settings:\n  LIFECYCLE_UNSUBSCRIBE_SECRET: use at least 16 characters"
+        )
+
+
+def run_worker(settings: Any, campaigns: Any) -> None:
+    """Build the Faust app and run it until stopped (SIGTERM/SIGINT)."""
+    from faust.worker import Worker as FaustWorker
+
+    from streams.app import build_worker
+
+    worker = build_worker(settings, campaigns)
+    FaustWorker(
+        worker.app,
+        loglevel=settings.log_level,
+        quiet=True,
+        override_logging=True,
+    ).execute_from_commandline()

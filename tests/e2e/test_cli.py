@@ -1,0 +1,73 @@
+"""The ``lifecycle`` command as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lifecycle.events import EVENT_TYPES
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def lifecycle(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args],
+        cwd=ROOT,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_events_schema_prints_the_contract() -> None:
+    result = lifecycle("events", "schema")
+    assert result.returncode == 0, result.stderr
+    schema = json.loads(result.stdout)
+    assert schema["discriminator"]["propertyName"] == "type"
+    assert set(schema["discriminator"]["mapping"]) == set(EVENT_TYPES)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("LIFECYCLE_SMTP_PORT", "twenty-five", "LIFECYCLE_SMTP_PORT"),
+        ("LIFECYCLE_SMTP_TLS", "ssl", "LIFECYCLE_SMTP_TLS"),
+        ("LIFECYCLE_KAFKA_BOOTSTRAP_SERVERS", "no-port-here", "LIFECYCLE_KAFKA_BOOTSTRAP_SERVERS"),
+        (
+            "LIFECYCLE_ENGINE__STAGES__AT_RISK_AFTER_DAYS",
+            "soon",
+            "LIFECYCLE_ENGINE__STAGES__AT_RISK_AFTER_DAYS",
+        ),
+        ("LIFECYCLE_MAIL_FROM", "nobody", "LIFECYCLE_MAIL_FROM"),
+    ],
+)
+def test_a_bad_setting_stops_start_up_naming_it(variable: str, value: str, expected: str) -> None:
+    env = {"LIFECYCLE_UNSUBSCRIBE_SECRET": "x" * 32, variable: value}
+    result = lifecycle("worker", env=env)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_unsubscribe_secret_is_named_and_secret_values_never_printed() -> None:
+    result = lifecycle(
+        "worker", env={"LIFECYCLE_SMTP_PASSWORD": "hunter2-secret", "LIFECYCLE_SMTP_PORT": "x"}
+    )
+    assert result.returncode == 2
+    assert "hunter2-secret" not in result.stderr + result.stdout
+    result = lifecycle("worker")
+    assert result.returncode == 2
+    assert "LIFECYCLE_UNSUBSCRIBE_SECRET" in result.stderr

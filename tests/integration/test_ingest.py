@@ -1,0 +1,87 @@
+"""Ingest on a real broker: good events re-keyed by customer, bad records dead-lettered."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.factories import event_dict
+from tests.support.worker_fixtures import WorkerFactory
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+MAX_BYTES = 2048
+
+
+def _headers(record) -> dict[str, str]:
+    return {k: v.decode() for k, v in record.headers}
+
+
+async def test_bad_records_are_dead_lettered_and_good_ones_all_processed(
+    worker_factory: WorkerFactory, kafka_kit, smtp_server
+) -> None:
+    env, worker = await worker_factory(
+        smtp_port=smtp_server.port, LIFECYCLE_MAX_EVENT_BYTES=str(MAX_BYTES)
+    )
+    good = [
+        event_dict(
+            "customer.signed_up", f"c-{i}", "2026-11-02T14:03:11+01:00", email=f"c{i}@shop.test"
+        )
+        for i in range(20)
+    ] + [event_dict("order.placed", f"c-{i}", "2026-11-03T10:00:00+01:00") for i in range(20)]
+    no_offset = event_dict("customer.logged_in", "c-1", "2026-11-02T14:03:11")
+    unknown = {
+        **event_dict("customer.logged_in", "c-1", "2026-11-02T14:03:11Z"),
+        "type": "cart.abandoned",
+    }
+    broken = {**event_dict("order.placed", "c-1", "2026-11-02T14:03:11Z"), "total": "-5"}
+    bad: list[tuple[str, bytes, str]] = [
+        ("orders", b"\x00\x01 not json at all", "not_json"),
+        ("orders", json.dumps(broken).encode(), "invalid"),
+        ("logins", json.dumps(unknown).encode(), "unknown_type"),
+        ("logins", json.dumps(no_offset).encode(), "invalid"),
+        ("support", b"", "empty"),
+        ("support", b'{"pad": "' + b"x" * MAX_BYTES + b'"}', "oversized"),
+        ("customers", b"[]", "not_object"),
+    ]
+    # Interleave bad records between good ones, on keys that are not the customer id.
+    for index, (topic, value, _) in enumerate(bad):
+        await kafka_kit.produce(env.topic(topic), [(f"junk-{index}", value)])
+        await kafka_kit.produce(env.topic("customers"), [(f"order-key-{index}", good[index])])
+    await kafka_kit.produce(env.topic("customers"), [(None, e) for e in good[len(bad) : 20]])
+    await kafka_kit.produce(env.topic("orders"), [(f"o-{i}", e) for i, e in enumerate(good[20:])])
+
+    dead = await kafka_kit.consume_until(env.topic("dead_letter"), lambda got: len(got) >= len(bad))
+    assert len(dead) == len(bad)
+    by_value = {record.value: _headers(record) for record in dead}
+    for topic, value, kind in bad:
+        headers = by_value[value]  # the original bytes, unchanged
+        assert headers["lifecycle.reason-kind"] == kind
+        assert headers["lifecycle.source-topic"] == env.topic(topic)
+        assert headers["lifecycle.stage"] == "ingest"
+        assert int(headers["lifecycle.source-offset"]) >= 0
+        assert headers["lifecycle.reason"]
+    assert "occurred_at" in by_value[json.dumps(no_offset).encode()]["lifecycle.reason"]
+
+    # Every good event reached the engine, keyed by its customer.
+    rekeyed = await kafka_kit.consume_until(
+        env.topic("customer_events"),
+        lambda got: len({r.value for r in got if b'"lifecycle.tick"' not in r.value}) >= len(good),
+    )
+    events = [
+        json.loads(r) for r in {r.value for r in rekeyed if b'"lifecycle.tick"' not in r.value}
+    ]
+    assert sorted(e["event_id"] for e in events) == sorted(e["event_id"] for e in good)
+    partitions: dict[str, set[int]] = {}
+    for record in rekeyed:
+        if record.key != b"__tick__":
+            assert json.loads(record.value)["customer_id"] == record.key.decode()
+            partitions.setdefault(record.key.decode(), set()).add(record.partition)
+    assert all(len(p) == 1 for p in partitions.values())
+
+    await worker.wait_metric("lifecycle_events_processed_total", lambda v: v >= len(good))
+    assert await worker.metric("lifecycle_events_processed_total") == len(good)
+    assert await worker.metric("lifecycle_events_dead_lettered_total") == len(bad)
+    for _, _, kind in bad:
+        assert await worker.metric("lifecycle_events_dead_lettered_total", reason=kind) >= 1
