@@ -498,7 +498,9 @@ class _Parser:
                 )
                 return True
         attr = left if isinstance(left, Attr) else right
-        hint = _COMPARE_HINTS.get(_value_type(attr.type) if isinstance(attr, Attr) else "", "")
+        hint = ""
+        if isinstance(attr, Attr):
+            hint = _COMPARE_HINTS.get(_value_type(attr.type), "").format(name=attr.name)
         self.problem(offset, f"cannot compare {_describe(left)} with {_describe(right)}{hint}")
         return True
 
@@ -567,10 +569,10 @@ class _Parser:
 
 
 _COMPARE_HINTS = {
-    "stage": "; compare a stage with a stage name, e.g. stage == at_risk",
-    "string": "; put text in quotes, e.g. locale == 'sv-SE'",
-    "bool": "; compare with true or false, or use the attribute on its own",
-    "number": "; compare with a number, e.g. orders_count >= 2",
+    "stage": "; compare a stage with a stage name, e.g. {name} == at_risk",
+    "string": "; put text in quotes, e.g. {name} == 'text'",
+    "bool": "; compare with true or false, or use {name} on its own",
+    "number": "; compare with a number, e.g. {name} >= 2",
 }
 
 _DATETIME_HINTS = {

@@ -690,7 +690,7 @@ class _StepCompiler:
                 "this campaign has no split, so send takes one template: '- send: TEMPLATE'",
             )
             return None
-        mapping = reader.mapping(node, "send", variants, "{gentle: winback-gentle}")
+        mapping = reader.mapping(node, "send", None, "{gentle: winback-gentle}")
         if mapping is None:
             return None
         templates: dict[str, str] = {}
@@ -699,6 +699,7 @@ class _StepCompiler:
                 reader.err(key.pos, "the control group is never messaged; remove 'control' here")
                 continue
             if key.text not in variants:
+                reader.err(key.pos, name_problem(key.text, variants, "variant", " in send"))
                 continue
             name = reader.identifier(value, "template name", "welcome-1")
             if name is not None:
@@ -965,9 +966,9 @@ def load_campaign(
         reader, None if split is None else split.names, has_split=split_node is not None
     )
     if steps_node is not None:
-        errors_before_steps = len(problems)
         compiler.block(steps_node, "steps")
-        if len(problems) == errors_before_steps:
+        if len(problems) == before:
+            # Only a program compiled without errors is complete enough to judge its flow.
             _check_flow(compiler, steps_node.pos)
 
     if len(problems) > before:

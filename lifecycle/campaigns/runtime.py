@@ -183,7 +183,8 @@ class _Round:
         (self.outputs if into is None else into).append(record)
 
     def pending_step(self, campaign: Campaign, journey: JourneyState) -> tuple[int, str | None]:
-        """The step a journey would run next, and its template if it is a send."""
+        """The step an exit prevents: the next send (past waits), or the next ``if``
+        (its outcome is not known yet); ``(0, None)`` when nothing would be sent."""
         index = journey.step
         for _ in range(len(campaign.steps) + 1):
             if index >= len(campaign.steps):
@@ -191,10 +192,14 @@ class _Round:
             step = campaign.steps[index]
             if isinstance(step, JumpStep):
                 index = step.target
-                continue
-            if isinstance(step, SendStep):
+            elif isinstance(step, WaitStep | WaitUntilStep):
+                index += 1
+            elif isinstance(step, SendStep):
                 return step.number, _template(step, journey.variant)
-            return step.number, None
+            elif isinstance(step, BranchStep):
+                return step.number, None
+            else:
+                return 0, None
         return 0, None  # pragma: no cover - programs only jump forward
 
     def end(

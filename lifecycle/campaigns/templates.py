@@ -646,7 +646,7 @@ def load_templates(
             continue
         target[key] = loaded
     for name, by_locale in sorted(result.templates.items()):
-        if default_key not in by_locale:
+        if default_key not in by_locale and name not in result.broken:
             some = next(iter(sorted(by_locale.values(), key=lambda t: t.file)))
             folder = some.file.replace("\\", "/").rsplit("/", 1)[0]
             problems.add(

@@ -6,24 +6,12 @@ one), the JSON Schema (editor completion) and the marketer guide.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel
 
-from lifecycle.events import (
-    EVENT_TYPES,
-    ConsentChanged,
-    CustomerLoggedIn,
-    CustomerSignedUp,
-    CustomerUpdated,
-    NpsSurveyAnswered,
-    OrderPlaced,
-    OrderRefunded,
-    SupportTicketOpened,
-    SupportTicketResolved,
-)
+from lifecycle.events import EVENT_TYPES, Event
 from lifecycle.signals import MILESTONE_SIGNALS, SIGNAL_NAMES
-from lifecycle.state import STAGES
 
 __all__ = [
     "EVENT_FIELDS",
@@ -106,25 +94,33 @@ ORDER_CAUSED_SIGNALS: frozenset[str] = frozenset(
     {"first_order", "second_order", "order_count_reached", "tier_reached"}
 )
 
-_EVENT_MODELS: dict[str, type[BaseModel]] = {
-    "customer.signed_up": CustomerSignedUp,
-    "customer.updated": CustomerUpdated,
-    "consent.changed": ConsentChanged,
-    "order.placed": OrderPlaced,
-    "order.refunded": OrderRefunded,
-    "customer.logged_in": CustomerLoggedIn,
-    "support.ticket_opened": SupportTicketOpened,
-    "support.ticket_resolved": SupportTicketResolved,
-    "survey.nps": NpsSurveyAnswered,
-}
-assert set(_EVENT_MODELS) == set(EVENT_TYPES)
 
-_NOT_MATCHABLE = {"event_id", "customer_id", "occurred_at", "type", "items", "comment"}
+def _event_models() -> dict[str, type[BaseModel]]:
+    """Event type -> model, read from the contract's union so new types need no edit here."""
+    union = get_args(Event)[0]
+    models: dict[str, type[BaseModel]] = {}
+    for model in get_args(union):
+        (name,) = get_args(model.model_fields["type"].annotation)
+        models[name] = model
+    return models
+
+
+_EVENT_MODELS = _event_models()
+assert set(_EVENT_MODELS) == set(EVENT_TYPES), "EVENT_TYPES and the Event union disagree"
+
+_NOT_MATCHABLE = {
+    "event_id",
+    "customer_id",
+    "occurred_at",
+    "type",
+    "items",
+    "comment",
+    "email",
+    "message_id",
+}
 
 #: Fields of each event type that ``with:`` may match on.
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     name: tuple(f for f in model.model_fields if f not in _NOT_MATCHABLE)
     for name, model in _EVENT_MODELS.items()
 }
-
-_ = (MILESTONE_SIGNALS, STAGES)  # re-exported for the loader and schema

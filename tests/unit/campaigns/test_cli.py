@@ -1,0 +1,128 @@
+"""``lifecycle campaigns validate|schema`` through ``run()``, and the directory reader."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lifecycle.campaigns.loader import CAMPAIGN_KEYS
+from lifecycle.exceptions import CampaignErrors
+from streams.campaign_files import load_campaign_dir, read_campaign_dir
+from streams.campaigns_cli import add_parser, run
+
+from .support import SHIPPED_DIR
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="lifecycle")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(argv)
+
+
+def invoke(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run(parse(*argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def campaign_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the shipped campaigns, with the working directory above it."""
+    shutil.copytree(SHIPPED_DIR, tmp_path / "campaigns")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "campaigns"
+
+
+def test_validate_the_shipped_campaigns(campaign_dir: Path) -> None:
+    code, out, err = invoke("campaigns", "validate")
+    assert (code, out) == (0, "")
+    assert err == "ok: 9 campaigns, 15 templates (locales: en, pl, sv) in campaigns\n"
+
+
+def test_validate_reports_every_error_with_paths_as_given(campaign_dir: Path) -> None:
+    winback = campaign_dir / "winback.yaml"
+    winback.write_text(
+        winback.read_text()
+        .replace("gentle: 45%", "gentle: 40%")
+        .replace("- orders_count >= 2", "- order_count >= 2")
+    )
+    template = campaign_dir / "templates" / "tier-up" / "pl.yaml"
+    template.write_text(template.read_text().replace("{{ lifetime_value", "{{ lifetime_valeu"))
+    code, out, err = invoke("campaigns", "validate", "campaigns")
+    assert code == 1
+    assert out.splitlines() == [
+        "campaigns/templates/tier-up/pl.yaml:7:38: unknown template variable 'lifetime_valeu'; "
+        "did you mean 'lifetime_value'?",
+        "campaigns/winback.yaml:10:5: unknown attribute 'order_count'; did you mean "
+        "'orders_count'?",
+        "campaigns/winback.yaml:16:3: the split adds up to 95% (control 10% + gentle 40% + "
+        "discount 45%); the shares must add up to 100%",
+    ]
+    assert err == "3 errors in 2 files\n"
+
+
+def test_the_worker_refuses_an_invalid_set_with_the_same_messages(campaign_dir: Path) -> None:
+    (campaign_dir / "broken.yaml").write_text("id: broken\ncategory: marketing\n")
+    code, out, _ = invoke("campaigns", "validate", "campaigns")
+    with pytest.raises(CampaignErrors) as caught:
+        load_campaign_dir("campaigns")
+    assert code == 1
+    assert [str(e) for e in caught.value.errors] == out.splitlines()
+    assert out.splitlines() == [
+        "campaigns/broken.yaml:1:1: missing 'steps': add the journey, e.g. 'steps: "
+        "[{send: TEMPLATE}]'",
+        "campaigns/broken.yaml:1:1: missing 'trigger': add what starts the journey, e.g. "
+        "'trigger: first_order' or 'trigger: {event: customer.signed_up}'",
+    ]
+
+
+def test_unreadable_files_are_errors_too(campaign_dir: Path) -> None:
+    (campaign_dir / "latin1.yaml").write_bytes("id: caf\xe9\n".encode("latin-1"))
+    files = read_campaign_dir("campaigns")
+    assert [str(e) for e in files.unreadable] == [
+        "campaigns/latin1.yaml:1:1: not UTF-8 text (invalid continuation byte); save as UTF-8"
+    ]
+    code, out, _ = invoke("campaigns", "validate", "campaigns")
+    assert code == 1
+    assert "campaigns/latin1.yaml:1:1: not UTF-8 text" in out
+
+
+def test_a_missing_directory_is_a_usage_error(tmp_path: Path) -> None:
+    code, out, err = invoke("campaigns", "validate", str(tmp_path / "nope"))
+    assert (code, out) == (2, "")
+    assert "no such campaigns directory" in err
+
+
+def test_schema_is_json_and_covers_every_key() -> None:
+    code, out, _ = invoke("campaigns", "schema")
+    schema = json.loads(out)
+    assert code == 0
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert set(schema["properties"]) == set(CAMPAIGN_KEYS)
+    assert all(p.get("description") for p in schema["properties"].values())
+    assert schema["required"] == ["id", "category", "trigger", "steps"]
+
+
+def test_template_schema() -> None:
+    code, out, _ = invoke("campaigns", "schema", "--templates")
+    schema = json.loads(out)
+    assert code == 0
+    assert set(schema["properties"]) == {"subject", "preheader", "text", "html"}
+
+
+def test_the_schema_accepts_the_shipped_campaigns() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    import yaml
+
+    code, out, _ = invoke("campaigns", "schema")
+    validator = jsonschema.Draft202012Validator(json.loads(out))
+    for path in sorted(SHIPPED_DIR.glob("*.yaml")):
+        document = yaml.safe_load(path.read_text())
+        # YAML 1.1 reads an unquoted 10:00 as a number; the shipped files quote times.
+        assert list(validator.iter_errors(document)) == [], path.name
+    assert code == 0
