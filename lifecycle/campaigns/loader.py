@@ -665,7 +665,12 @@ class _StepCompiler:
         elif kind == "wait":
             duration = reader.duration(value, "wait")
             if duration is not None:
-                self.emit(WaitStep(number=number, line=line, duration=duration), node.pos)
+                assert isinstance(value, LScalar)
+                calendar = value.text.strip()[-1:] in ("d", "w")
+                self.emit(
+                    WaitStep(number=number, line=line, duration=duration, calendar=calendar),
+                    node.pos,
+                )
         else:
             until = self.wait_until(value)
             if until is not None:

@@ -157,6 +157,8 @@ class SendStep(_StepBase):
 class WaitStep(_StepBase):
     kind: Literal["wait"] = "wait"
     duration: timedelta
+    #: Written in days or weeks: keeps the customer's local time of day across DST.
+    calendar: bool = False
 
 
 class WaitUntilStep(_StepBase):

@@ -234,6 +234,10 @@ class _Round:
         self.journey_record(campaign.id, done, "completed", into=into)
         return done
 
+    def conflict_wake(self) -> datetime:
+        """When a send that lost a priority conflict tries again."""
+        return add_wait(self.now, self.ctx.conflict_delay, self.tz, calendar=True)
+
     # -- the phases ----------------------------------------------------------------------
 
     def clean_up(self) -> None:
@@ -363,7 +367,7 @@ class _Round:
                 return journey, step
             if isinstance(step, WaitStep | WaitUntilStep):
                 if isinstance(step, WaitStep):
-                    wake = add_wait(self.now, step.duration, self.tz)
+                    wake = add_wait(self.now, step.duration, self.tz, calendar=step.calendar)
                 else:
                     wake = next_local_time(self.now, step.at, self.tz, step.weekdays)
                 journey = journey.model_copy(update={"step": journey.step + 1, "wake_at": wake})
@@ -479,7 +483,7 @@ class _Round:
         if again is not None:
             # Validation forbids two sends without a wait; a program that has them anyway
             # gets the second one deferred, never sent in the same moment.
-            wake = add_wait(self.now, self.ctx.conflict_delay, self.tz)
+            wake = self.conflict_wake()
             self.decision(
                 campaign,
                 journey,
@@ -529,7 +533,7 @@ class _Round:
                 else:
                     self.journeys[campaign.id] = contender.entry_of
                 continue
-            wake = add_wait(self.now, self.ctx.conflict_delay, self.tz)
+            wake = self.conflict_wake()
             self.decision(
                 campaign,
                 journey,

@@ -39,10 +39,11 @@ def next_local_time(
     raise AssertionError("a weekday always comes within a week")  # pragma: no cover
 
 
-def add_wait(now: datetime, duration: timedelta, tz: ZoneInfo) -> datetime:
-    """``now + duration``; whole days (``2d``, ``1w``) keep the local time of day, so a
-    wait of one day across a DST change still lands at the same clock time."""
-    if duration % _DAY != timedelta(0):
+def add_wait(now: datetime, duration: timedelta, tz: ZoneInfo, *, calendar: bool) -> datetime:
+    """``now + duration``. With ``calendar`` (a wait written in days or weeks) whole days
+    keep the local time of day, so ``1d`` across a DST change lands at the same clock
+    time, while ``24h`` is always 24 hours."""
+    if not calendar or duration % _DAY != timedelta(0):
         return (now + duration).astimezone(UTC)
     local = now.astimezone(tz)
     naive = local.replace(tzinfo=None) + duration

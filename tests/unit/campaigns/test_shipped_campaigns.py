@@ -1,0 +1,467 @@
+"""The shipped campaigns (campaigns/*.yaml) on realistic histories: who gets what, when.
+
+Customers live in Europe/Stockholm (CET, UTC+1; CEST, UTC+2 from 29 March 2026) and the
+operator settings are the defaults: marketing at most 1 a day and 3 a week, quiet hours
+21:00-08:00 for marketing, a lost priority conflict retries a day later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lifecycle.campaigns import CampaignSet, RuntimeContext, ShopInfo, assign_variant
+from lifecycle.config import EngineConfig
+from lifecycle.engine import Engine
+from lifecycle.replay import Replay
+from tests.factories import event
+
+from .support import Journeys, shipped_campaigns, utc
+
+
+@pytest.fixture(scope="module")
+def shipped() -> CampaignSet:
+    return shipped_campaigns()
+
+
+def journeys(shipped: CampaignSet) -> Journeys:
+    ctx = RuntimeContext(
+        shop=ShopInfo(name="Nordic Socks", url="https://nordicsocks.example"),
+    )
+    return Journeys(shipped, ctx=ctx)
+
+
+def signup(customer: str, at: str, **fields: Any) -> Any:
+    profile: dict[str, Any] = {
+        "email": f"{customer}@example.com",
+        "name": "Anna Berg",
+        "locale": "en",
+        "timezone": "Europe/Stockholm",
+        "marketing_consent": True,
+    }
+    profile.update(fields)
+    return event("customer.signed_up", customer, at, **profile)
+
+
+def order(customer: str, at: str, total: str = "100.00", **fields: Any) -> Any:
+    return event("order.placed", customer, at, total=total, currency="SEK", **fields)
+
+
+def customer_in(shipped: CampaignSet, campaign: str, variant: str) -> str:
+    split = shipped.by_id[campaign].split
+    return next(
+        c for c in (f"cust-{n}" for n in range(1000)) if assign_variant(split, c) == variant
+    )
+
+
+# -- welcome ---------------------------------------------------------------------------
+
+
+def test_welcome_sends_three_emails_to_a_new_customer(shipped: CampaignSet) -> None:
+    run = journeys(shipped).run(
+        [signup("c1", "2026-03-02T10:00:00+01:00")], until=utc("2026-03-20T00:00:00Z")
+    )
+    assert run.sends() == [
+        ("2026-03-02T09:00:00+00:00", "c1", "welcome", 1, "welcome-1"),
+        ("2026-03-03T09:00:00+00:00", "c1", "welcome", 4, "welcome-2"),
+        ("2026-03-05T09:00:00+00:00", "c1", "welcome", 8, "welcome-3-help"),
+    ]
+    assert run.actions("welcome")[-1][3] == "completed"
+    first = run.message("welcome", 1)
+    assert first.subject == "Welcome to Nordic Socks, Anna!"
+    assert "You get this email because you signed up" in first.text
+
+
+def test_welcome_picks_the_third_email_by_whether_they_came_back(shipped: CampaignSet) -> None:
+    history = [
+        signup("c1", "2026-03-02T10:00:00+01:00", locale="sv-SE"),
+        event("customer.logged_in", "c1", "2026-03-04T19:00:00+01:00"),
+    ]
+    run = journeys(shipped).run(history, until=utc("2026-03-20T00:00:00Z"))
+    assert run.sends()[-1] == ("2026-03-05T09:00:00+00:00", "c1", "welcome", 9, "welcome-3-picks")
+    assert run.message("welcome", 9).subject == "Anna, här är kundernas favoriter"
+
+
+def test_welcome_stops_at_the_first_order_and_the_thank_you_takes_over(
+    shipped: CampaignSet,
+) -> None:
+    history = [
+        signup("c1", "2026-03-02T10:00:00+01:00"),
+        order("c1", "2026-03-04T12:00:00+01:00", order_id="o-1"),
+    ]
+    run = journeys(shipped).run(history, until=utc("2026-03-20T00:00:00Z"))
+    assert run.sends() == [
+        ("2026-03-02T09:00:00+00:00", "c1", "welcome", 1, "welcome-1"),
+        ("2026-03-03T09:00:00+00:00", "c1", "welcome", 4, "welcome-2"),
+        ("2026-03-04T11:00:00+00:00", "c1", "thank-you-first-order", 1, "thank-you-first-order"),
+        # and, from the first order on, the second-order nudge (14 days, a weekday 10:00)
+        ("2026-03-19T09:00:00+00:00", "c1", "second-order-nudge", 3, "second-order-nudge"),
+    ]
+    assert run.outcomes("welcome")[-1] == ("2026-03-04T11:00:00+00:00", "welcome", 7, "exited")
+    assert [a[3:] for a in run.actions("welcome")] == [
+        ("entered", None),
+        ("converted", "first_order"),
+        ("exited", "exit_on:order.placed"),
+    ]
+
+
+def test_welcome_waits_for_morning_after_a_late_signup(shipped: CampaignSet) -> None:
+    run = journeys(shipped).run(
+        [signup("c1", "2026-03-02T22:30:00+01:00")], until=utc("2026-03-10T00:00:00Z")
+    )
+    assert run.outcomes("welcome")[:3] == [
+        ("2026-03-02T21:30:00+00:00", "welcome", 1, "quiet_hours"),
+        ("2026-03-03T07:00:00+00:00", "welcome", 1, "send"),
+        ("2026-03-04T09:00:00+00:00", "welcome", 4, "send"),
+    ]
+
+
+def test_welcome_ends_when_consent_is_withdrawn(shipped: CampaignSet) -> None:
+    history = [
+        signup("c1", "2026-03-02T10:00:00+01:00"),
+        event("consent.changed", "c1", "2026-03-02T18:00:00+01:00", marketing_consent=False),
+    ]
+    run = journeys(shipped).run(history, until=utc("2026-03-20T00:00:00Z"))
+    assert run.outcomes() == [
+        ("2026-03-02T09:00:00+00:00", "welcome", 1, "send"),
+        ("2026-03-02T17:00:00+00:00", "welcome", 4, "no_consent"),
+    ]
+
+
+def test_no_welcome_without_consent(shipped: CampaignSet) -> None:
+    run = journeys(shipped).run(
+        [signup("c1", "2026-03-02T10:00:00+01:00", marketing_consent=False)],
+        until=utc("2026-03-20T00:00:00Z"),
+    )
+    assert run.outcomes() == [("2026-03-02T09:00:00+00:00", "welcome", 0, "no_consent")]
+
+
+# -- first-order thank-you ------------------------------------------------------------
+
+
+def test_thank_you_is_transactional_immediate_and_lists_the_order(
+    shipped: CampaignSet,
+) -> None:
+    items = [
+        {"sku": "wool-1", "name": "Wool socks <3-pack>", "quantity": 2, "price": "49.50"},
+        {"sku": "gift-1", "quantity": 1, "price": "30.00"},
+    ]
+    history = [
+        signup("c1", "2025-12-01T10:00:00+01:00", locale="sv-SE", marketing_consent=False),
+        order("c1", "2026-03-04T23:30:00+01:00", total="129.00", order_id="o-77", items=items),
+        order("c1", "2026-03-10T12:00:00+01:00"),
+    ]
+    run = journeys(shipped).run(history, until=utc("2026-03-12T00:00:00Z"))
+    assert run.sends("thank-you-first-order") == [
+        ("2026-03-04T22:30:00+00:00", "c1", "thank-you-first-order", 1, "thank-you-first-order")
+    ]
+    message = run.message("thank-you-first-order", 1)
+    assert (message.category, message.locale) == ("transactional", "sv")
+    assert message.subject == "Tack för din första beställning (o-77)"
+    assert "Order o-77, 4 mars 2026" in message.text
+    assert "- 2 st Wool socks <3-pack>, 49,50\xa0kr" in message.text
+    assert "Totalt: 129,00\xa0kr" in message.text
+    assert "2 st Wool socks &lt;3-pack&gt;" in message.html
+    assert "avregistreringslänken" not in message.text  # no marketing footer
+
+
+# -- second-order nudge --------------------------------------------------------------
+
+
+def test_second_order_nudge_two_weeks_later_on_a_weekday_morning(shipped: CampaignSet) -> None:
+    history = [
+        signup("c1", "2025-12-01T10:00:00+01:00"),
+        order("c1", "2026-03-06T14:00:00+01:00", order_id="o-1"),  # a Friday
+    ]
+    run = journeys(shipped).run(history, until=utc("2026-04-01T00:00:00Z"))
+    # 14 days later is Friday 20 March 14:00; the next weekday 10:00 is Monday the 23rd
+    assert run.sends("second-order-nudge") == [
+        ("2026-03-23T09:00:00+00:00", "c1", "second-order-nudge", 3, "second-order-nudge")
+    ]
+    assert "(o-1)" in run.message("second-order-nudge", 3).text
+
+
+def test_second_order_nudge_is_not_sent_when_they_order_again(shipped: CampaignSet) -> None:
+    history = [
+        signup("c1", "2025-12-01T10:00:00+01:00"),
+        order("c1", "2026-03-06T14:00:00+01:00"),
+        order("c1", "2026-03-12T09:00:00+01:00"),
+    ]
+    run = journeys(shipped).run(history, until=utc("2026-04-01T00:00:00Z"))
+    assert run.outcomes("second-order-nudge") == [
+        ("2026-03-12T08:00:00+00:00", "second-order-nudge", 3, "exited")
+    ]
+    assert run.decisions("second-order-nudge")[0].template == "second-order-nudge"
+    assert [a[3:] for a in run.actions("second-order-nudge")] == [
+        ("entered", None),
+        ("converted", "second_order"),
+        ("exited", "exit_on:order.placed"),
+    ]
+
+
+# -- loyalty tier up --------------------------------------------------------------------
+
+
+def test_tier_up_congratulates_each_tier_once_within_its_cap(shipped: CampaignSet) -> None:
+    history = [
+        signup("c1", "2025-12-01T10:00:00+01:00", locale="pl-PL"),
+        order("c1", "2026-03-10T12:00:00+01:00", total="300.00"),  # silver
+        order("c1", "2026-03-20T12:00:00+01:00", total="800.00"),  # gold, 10 days later
+        order("c1", "2026-05-04T12:00:00+02:00", total="4000.00"),  # platinum
+    ]
+    run = journeys(shipped).run(history, until=utc("2026-05-05T00:00:00Z"))
+    assert run.outcomes("tier-up") == [
+        ("2026-03-10T11:00:00+00:00", "tier-up", 1, "send"),
+        ("2026-03-20T11:00:00+00:00", "tier-up", 1, "capped"),
+        ("2026-05-04T10:00:00+00:00", "tier-up", 1, "send"),
+    ]
+    assert run.decisions("tier-up")[1].detail == "campaign: 1 per 30 days"
+    subjects = [d.message.subject for d in run.decisions("tier-up") if d.message is not None]
+    assert subjects == ["Osiągnięto poziom Srebrny, Anna!", "Osiągnięto poziom Platynowy, Anna!"]
+    assert "przekroczyły 300,00\xa0SEK" in run.decisions("tier-up")[0].message.text
+    assert run.states["c1"].journeys["tier-up"].entries == 3
+
+
+def test_tier_up_late_at_night_waits_for_morning_across_the_dst_change(
+    shipped: CampaignSet,
+) -> None:
+    history = [
+        signup("c1", "2025-12-01T10:00:00+01:00"),
+        order("c1", "2026-03-28T22:30:00+01:00", total="300.00"),
+    ]
+    run = journeys(shipped).run(history, until=utc("2026-03-30T00:00:00Z"))
+    assert run.outcomes("tier-up") == [
+        ("2026-03-28T21:30:00+00:00", "tier-up", 1, "quiet_hours"),
+        ("2026-03-29T06:00:00+00:00", "tier-up", 1, "send"),  # 08:00 CEST
+    ]
+    # the thank-you is transactional: sent at once, quiet hours or not
+    assert run.sends("thank-you-first-order")[0][0] == "2026-03-28T21:30:00+00:00"
+
+
+def test_tier_up_is_capped_by_the_global_daily_marketing_cap(shipped: CampaignSet) -> None:
+    history = [
+        signup("c1", "2026-03-02T09:00:00+01:00"),
+        order("c1", "2026-03-02T15:00:00+01:00", total="300.00"),
+    ]
+    run = journeys(shipped).run(history, until=utc("2026-03-03T00:00:00Z"))
+    assert run.outcomes("tier-up") == [("2026-03-02T14:00:00+00:00", "tier-up", 1, "capped")]
+    assert run.decisions("tier-up")[0].detail == "marketing: 1 per 1 day"
+
+
+# -- win-back (A/B with holdout) ----------------------------------------------------------
+
+
+def _winback_history(customer: str) -> list[Any]:
+    return [
+        signup(customer, "2025-10-01T10:00:00+02:00"),
+        order(customer, "2026-01-05T12:00:00+01:00"),
+        order(customer, "2026-01-15T12:00:00+01:00"),
+        order(customer, "2026-01-25T12:00:00+01:00"),
+    ]
+
+
+def test_winback_variants_and_holdout(shipped: CampaignSet) -> None:
+    gentle = customer_in(shipped, "winback", "gentle")
+    discount = customer_in(shipped, "winback", "discount")
+    control = customer_in(shipped, "winback", "control")
+    history = [
+        *_winback_history(gentle),
+        *_winback_history(discount),
+        *_winback_history(control),
+        order(control, "2026-02-18T12:00:00+01:00"),  # comes back without a message
+    ]
+    run = journeys(shipped).run(history, until=utc("2026-03-01T00:00:00Z"))
+    # overdue at twice their 10-day rhythm: 14 Feb 12:00; first mail the next 10:00
+    for customer, first in ((gentle, "winback-gentle"), (discount, "winback-discount")):
+        assert run.sends("winback", customer) == [
+            ("2026-02-15T09:00:00+00:00", customer, "winback", 2, first),
+            ("2026-02-20T09:00:00+00:00", customer, "winback", 4, "winback-reminder"),
+        ]
+    assert run.outcomes("winback", control) == [
+        ("2026-02-15T09:00:00+00:00", "winback", 2, "holdout"),
+        ("2026-02-18T11:00:00+00:00", "winback", 4, "exited"),
+    ]
+    assert [a[2:] for a in run.actions("winback", control)] == [
+        ("control", "entered", None),
+        ("control", "converted", "order.placed"),
+        ("control", "exited", "exit_on:order.placed"),
+    ]
+    offer = run.message("winback", 2, discount)
+    assert offer.subject == "15% off your next order, Anna"
+    assert "COMEBACK15" in offer.text
+    assert "COMEBACK15" in offer.html
+    assert "COMEBACK15" not in run.message("winback", 2, gentle).text
+    assert "COMEBACK15" in run.message("winback", 4, discount).text
+    assert "COMEBACK15" not in run.message("winback", 4, gentle).text
+
+
+def test_winback_does_not_reenter_within_90_days(shipped: CampaignSet) -> None:
+    gentle = customer_in(shipped, "winback", "gentle")
+    history = [*_winback_history(gentle), order(gentle, "2026-03-01T12:00:00+01:00")]
+    run = journeys(shipped).run(history, until=utc("2026-05-01T00:00:00Z"))
+    # 1 March is past the 14-day conversion window; the new order makes them overdue
+    # again on 7 April, only 52 days after entering, so they do not enter again
+    assert [a[3] for a in run.actions("winback")] == ["entered", "completed"]
+    assert run.states[gentle].journeys["winback"].entries == 1
+
+
+# -- re-engagement ---------------------------------------------------------------------
+
+
+def _fading_customer(customer: str) -> list[Any]:
+    logins = [
+        event("customer.logged_in", customer, f"2026-{m:02d}-{d:02d}T19:00:00+01:00")
+        for m, days in ((1, range(3, 32, 3)), (2, range(3, 29, 3)))
+        for d in days
+    ]
+    return [
+        signup(customer, "2026-01-01T12:00:00+01:00"),
+        order(customer, "2026-01-02T12:00:00+01:00"),
+        *logins,
+    ]
+
+
+def test_reengagement_when_activity_falls_below_the_customers_own_baseline(
+    shipped: CampaignSet,
+) -> None:
+    run = journeys(shipped).run(_fading_customer("c1"), until=utc("2026-03-25T00:00:00Z"))
+    # logins every third day until 27 Feb: on 7 March the last 14 days hold 2 logins
+    # against 18 events in the 56 days before (2/14 < 0.5 * 18/56), so it is declining;
+    # the second mail waits 7 days (Saturday 14th) and then for a Tuesday-Thursday 10:00
+    assert run.sends("reengagement") == [
+        ("2026-03-07T09:00:00+00:00", "c1", "reengagement", 2, "reengage-1"),
+        ("2026-03-17T09:00:00+00:00", "c1", "reengagement", 5, "reengage-2"),
+    ]
+
+
+def test_reengagement_ends_when_they_come_back(shipped: CampaignSet) -> None:
+    history = [
+        *_fading_customer("c1"),
+        event("customer.logged_in", "c1", "2026-03-10T20:00:00+01:00"),
+    ]
+    run = journeys(shipped).run(history, until=utc("2026-03-25T00:00:00Z"))
+    assert run.outcomes("reengagement") == [
+        ("2026-03-07T09:00:00+00:00", "reengagement", 2, "send"),
+        ("2026-03-10T19:00:00+00:00", "reengagement", 5, "exited"),
+    ]
+    assert [a[3:] for a in run.actions("reengagement")][1:] == [
+        ("converted", "customer.logged_in"),
+        ("exited", "exit_on:customer.logged_in"),
+    ]
+
+
+# -- service recovery and NPS ------------------------------------------------------------
+
+
+def test_service_recovery_an_hour_after_a_low_csat_even_without_consent(
+    shipped: CampaignSet,
+) -> None:
+    history = [
+        signup("c1", "2025-12-01T10:00:00+01:00", marketing_consent=False),
+        event("support.ticket_resolved", "c1", "2026-05-01T15:00:00+02:00", csat=1),
+        event("support.ticket_resolved", "c1", "2026-05-10T15:00:00+02:00", ces=7),
+        event("support.ticket_resolved", "c1", "2026-06-05T15:00:00+02:00", csat=2),
+    ]
+    run = journeys(shipped).run(history, until=utc("2026-06-06T00:00:00Z"))
+    # the second (high effort) case is within 30 days of the first, so no new entry
+    assert run.sends("service-recovery") == [
+        ("2026-05-01T14:00:00+00:00", "c1", "service-recovery", 2, "service-recovery"),
+        ("2026-06-05T14:00:00+00:00", "c1", "service-recovery", 2, "service-recovery"),
+    ]
+
+
+def test_an_nps_detractor_answer_replaces_a_pending_service_recovery(
+    shipped: CampaignSet,
+) -> None:
+    history = [
+        signup("c1", "2025-12-01T10:00:00+01:00", locale="sv"),
+        event("support.ticket_resolved", "c1", "2026-05-01T15:00:00+02:00", csat=1),
+        event("survey.nps", "c1", "2026-05-01T15:20:00+02:00", score=3),
+    ]
+    run = journeys(shipped).run(history, until=utc("2026-05-02T00:00:00Z"))
+    assert [o for o in run.outcomes() if o[0] >= "2026"] == [
+        ("2026-05-01T13:20:00+00:00", "service-recovery", 2, "exited"),
+        ("2026-05-01T13:20:00+00:00", "nps-detractor", 1, "send"),
+    ]
+    assert "Tack för att du gav oss 3 av 10." in run.message("nps-detractor", 1).text
+
+
+def test_nps_follow_up_only_for_detractors_and_at_once(shipped: CampaignSet) -> None:
+    history = [
+        signup("c1", "2025-12-01T10:00:00+01:00"),
+        signup("c2", "2025-12-01T10:00:00+01:00"),
+        event("survey.nps", "c1", "2026-05-01T22:15:00+02:00", score=6),
+        event("survey.nps", "c2", "2026-05-01T22:15:00+02:00", score=9),
+    ]
+    run = journeys(shipped).run(history, until=utc("2026-05-02T00:00:00Z"))
+    assert run.sends("nps-detractor") == [
+        ("2026-05-01T20:15:00+00:00", "c1", "nps-detractor", 1, "nps-follow-up")
+    ]
+    assert "Thank you for rating us 6 out of 10." in run.message("nps-detractor", 1).text
+
+
+# -- signup anniversary -----------------------------------------------------------------
+
+
+def test_signup_anniversary_every_year_for_customers_who_bought(shipped: CampaignSet) -> None:
+    history = [
+        signup("c1", "2025-06-15T14:00:00+02:00"),
+        order("c1", "2025-07-01T12:00:00+02:00"),
+        signup("c2", "2025-06-15T14:00:00+02:00"),  # never bought: not in the audience
+    ]
+    run = journeys(shipped).run(history, until=utc("2027-06-20T00:00:00Z"))
+    # the anniversary is at 14:00; the mail waits for the next 10:00, the day after
+    assert run.sends("signup-anniversary") == [
+        ("2026-06-16T08:00:00+00:00", "c1", "signup-anniversary", 2, "anniversary"),
+        ("2027-06-16T08:00:00+00:00", "c1", "signup-anniversary", 2, "anniversary"),
+    ]
+    subjects = [
+        d.message.subject for d in run.decisions("signup-anniversary") if d.message is not None
+    ]
+    assert subjects == ["One year together, Anna!", "2 years together, Anna!"]
+
+
+# -- priority between shipped campaigns -----------------------------------------------------
+
+
+def test_winback_outranks_the_anniversary_on_the_same_morning(shipped: CampaignSet) -> None:
+    customer = customer_in(shipped, "winback", "gentle")
+    history = [
+        signup(customer, "2025-03-20T06:00:00+01:00"),
+        order(customer, "2026-02-08T06:00:00+01:00"),
+        order(customer, "2026-02-18T06:00:00+01:00"),
+        order(customer, "2026-02-28T06:00:00+01:00"),
+    ]
+    run = journeys(shipped).run(history, until=utc("2026-03-23T00:00:00Z"))
+    # overdue (twice the 10-day rhythm) and the first anniversary: both 20 March 06:00,
+    # both wait for 10:00; win-back (priority 40) sends, the anniversary (20) waits a day
+    morning = [o for o in run.outcomes() if o[0] >= "2026-03-20"]
+    assert morning == [
+        ("2026-03-20T09:00:00+00:00", "winback", 2, "send"),
+        ("2026-03-20T09:00:00+00:00", "signup-anniversary", 2, "lower_priority"),
+        ("2026-03-21T09:00:00+00:00", "signup-anniversary", 2, "send"),
+    ]
+
+
+# -- the engine drives the same journeys --------------------------------------------------
+
+
+def test_the_engine_and_replay_decide_the_same(shipped: CampaignSet) -> None:
+    history = [
+        *_winback_history(customer_in(shipped, "winback", "discount")),
+        signup("c9", "2026-03-02T22:30:00+01:00"),
+        order("c9", "2026-03-04T12:00:00+01:00"),
+    ]
+    until = utc("2026-03-30T00:00:00Z")
+    ours = journeys(shipped).run(history, until=until)
+    engine = Engine(EngineConfig(), shipped.runner(ours.ctx))
+    records = [
+        r
+        for r in Replay(engine).run(sorted(history, key=lambda e: e.occurred_at), until=until)
+        if r["kind"] == "decision"
+    ]
+    expected = [d.to_record() for d in ours.decisions()]
+    key = lambda r: (r["customer_id"], r["at"], r["campaign"], r["step"])  # noqa: E731
+    assert sorted(records, key=key) == sorted(expected, key=key)
+    assert any(r["outcome"] == "send" for r in records)
