@@ -48,7 +48,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     schema.add_argument(
         "--templates", action="store_true", help="print the template file schema instead"
     )
-    parser.set_defaults(handler=run)
+    parser.set_defaults(run=run)  # streams.cli calls args.run(args)
     return parser
 
 
