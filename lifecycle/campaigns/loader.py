@@ -133,10 +133,6 @@ def name_problem(word: str, options: Sequence[str], what: str, where: str = "") 
     return f"unknown {what} {word!r}{where}; use one of: {', '.join(options)}"
 
 
-def _where(node: LNode) -> Pos:
-    return node.pos
-
-
 @dataclass
 class _Reader:
     file: str

@@ -38,7 +38,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from lifecycle.attributes import ATTRIBUTES, AttributeValue
 from lifecycle.campaigns.assignment import assign_variant
@@ -55,7 +54,13 @@ from lifecycle.campaigns.model import (
     WaitUntilStep,
 )
 from lifecycle.campaigns.personalise import message_variables
-from lifecycle.campaigns.records import CampaignOutput, Decision, JourneyRecord, Outcome
+from lifecycle.campaigns.records import (
+    CampaignOutput,
+    Decision,
+    JourneyAction,
+    JourneyRecord,
+    Outcome,
+)
 from lifecycle.campaigns.templates import TemplateSet
 from lifecycle.campaigns.timing import add_wait, in_quiet_hours, next_local_time
 from lifecycle.events import Event, OrderPlaced
@@ -135,7 +140,7 @@ class _Round:
         self,
         campaign_id: str,
         journey: JourneyState,
-        action: Any,
+        action: JourneyAction,
         reason: str | None = None,
         cause: str | None = None,
         into: list[CampaignOutput] | None = None,
@@ -385,7 +390,9 @@ class _Round:
                 return self.complete(campaign, journey, into), None
         raise AssertionError("programs only jump forward")  # pragma: no cover
 
-    def gate(self, campaign: Campaign, journey: JourneyState) -> tuple[Outcome, Any] | None:
+    def gate(
+        self, campaign: Campaign, journey: JourneyState
+    ) -> tuple[Outcome, str | datetime | None] | None:
         """Why this send cannot go now (outcome, detail), or None if it may."""
         profile = self.state.profile
         marketing = campaign.category == "marketing"
@@ -462,6 +469,7 @@ class _Round:
             )
             journey = journey.model_copy(update={"wake_at": detail})
         else:
+            assert not isinstance(detail, datetime)
             self.decision(
                 campaign, journey, step.number, outcome, template, detail=detail, into=into
             )
