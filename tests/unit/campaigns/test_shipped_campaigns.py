@@ -218,7 +218,7 @@ def test_tier_up_congratulates_each_tier_once_within_its_cap(shipped: CampaignSe
     ]
     assert run.decisions("tier-up")[1].detail == "campaign: 1 per 30 days"
     subjects = [d.message.subject for d in run.decisions("tier-up") if d.message is not None]
-    assert subjects == ["Osiągnięto poziom Srebrny, Anna!", "Osiągnięto poziom Platynowy, Anna!"]
+    assert subjects == ["Masz teraz poziom Srebrny, Anna!", "Masz teraz poziom Platynowy, Anna!"]
     assert "przekroczyły 300,00\xa0SEK" in run.decisions("tier-up")[0].message.text
     assert run.states["c1"].journeys["tier-up"].entries == 3
 
