@@ -65,7 +65,7 @@ def _customer(
     counter = iter(range(10_000))
 
     def emit(
-        topic: str, type_: str, at: datetime, key: str | None = None, **fields: Any
+        source: str, type_: str, at: datetime, /, record_key: str | None = None, **fields: Any
     ) -> Traffic:
         event = {
             "event_id": f"{customer_id}-{next(counter)}",
@@ -75,7 +75,7 @@ def _customer(
             **fields,
         }
         # Shops key their topics by anything: order id, session, or nothing at all.
-        return Traffic(topic, key, event)
+        return Traffic(source, record_key, event)
 
     signup = now - timedelta(days=rng.uniform(days * 0.5, days), hours=rng.uniform(0, 24))
     if persona == "browser":
@@ -86,7 +86,7 @@ def _customer(
         "customers",
         "customer.signed_up",
         signup,
-        key=f"signup-form-{n}",
+        record_key=f"signup-form-{n}",
         email=email,
         name=name,
         locale=locale,
@@ -121,7 +121,7 @@ def _customer(
             "orders",
             "order.placed",
             at,
-            key=order_id,
+            record_key=order_id,
             order_id=order_id,
             total=f"{total}.00",
             currency="SEK" if locale == "sv-SE" else ("PLN" if locale == "pl-PL" else "GBP"),
@@ -132,7 +132,9 @@ def _customer(
     )
     at = signup + timedelta(hours=2)
     while at < last_visit:
-        yield emit("logins", "customer.logged_in", at, key=None, channel=rng.choice(["web", "app"]))
+        yield emit(
+            "logins", "customer.logged_in", at, record_key=None, channel=rng.choice(["web", "app"])
+        )
         at += timedelta(
             days=rng.uniform(1, 4)
             if persona in ("regular", "lapsing", "big_spender")
@@ -145,7 +147,7 @@ def _customer(
                 "support",
                 "support.ticket_opened",
                 opened,
-                key=f"t-{n}-{k}",
+                record_key=f"t-{n}-{k}",
                 ticket_id=f"t-{n}-{k}",
                 topic="delivery",
             )
@@ -153,7 +155,7 @@ def _customer(
                 "support",
                 "support.ticket_resolved",
                 opened + timedelta(days=1),
-                key=f"t-{n}-{k}",
+                record_key=f"t-{n}-{k}",
                 ticket_id=f"t-{n}-{k}",
                 csat=1 + k % 2,
                 ces=6,
