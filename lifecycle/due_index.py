@@ -89,6 +89,11 @@ class DueIndex:
         """Move a customer's entry from due time ``old`` to ``new`` (None: not filed)."""
         if old == new and old is not None:
             return
+        if old is not None and new is not None and self.bucket_of(old) == self.bucket_of(new):
+            bucket = self.bucket_of(new)  # one read-modify-write instead of two
+            entries = [e for e in self._entries(bucket) if e != (customer_id, _micros(old))]
+            self._write(bucket, [*entries, (customer_id, _micros(new))])
+            return
         if old is not None:
             bucket = self.bucket_of(old)
             entries = self._entries(bucket)
