@@ -6,6 +6,8 @@ window or the baseline behind it, so an idle customer's state stays small.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+
 from lifecycle.config import EngagementConfig
 from lifecycle.state import ActivityDay
 
@@ -80,13 +82,25 @@ def next_decline_day(
 ) -> int | None:
     """First local day after ``after_day`` on which, with no new activity, decline shows.
 
-    Counts only change when a bucket crosses a window edge, so only those days are checked.
+    Counts only change when a bucket crosses a window edge, so only those days are
+    checked, each with two binary searches over running totals.
     """
-    candidates = set()
+    total = sum(b.logins + b.orders for b in days)
+    if total < cfg.min_baseline_events:
+        return None  # the baseline can never hold enough to compare against
+    ordinals = [b.day for b in days]
+    running = [0]
     for bucket in days:
-        candidates.add(bucket.day + cfg.short_window_days)
-        candidates.add(bucket.day + cfg.short_window_days + cfg.long_window_days)
+        running.append(running[-1] + bucket.logins + bucket.orders)
+
+    def count(first: int, last: int) -> int:  # events on days first..last inclusive
+        return running[bisect_right(ordinals, last)] - running[bisect_left(ordinals, first)]
+
+    short_days, long_days = cfg.short_window_days, cfg.long_window_days
+    candidates = {d + short_days for d in ordinals} | {d + short_days + long_days for d in ordinals}
     for day in sorted(d for d in candidates if d > after_day):
-        if is_declining(*window_counts(days, day, cfg), cfg):
+        short = count(day - short_days + 1, day)
+        baseline = count(day - short_days - long_days + 1, day - short_days)
+        if is_declining(short, baseline, cfg):
             return day
     return None

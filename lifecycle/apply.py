@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from lifecycle import activity
+from lifecycle import activity, fingerprints
 from lifecycle.config import EngineConfig
 from lifecycle.events import (
     ConsentChanged,
@@ -45,9 +45,11 @@ _MAX_OPEN_TICKETS = 50
 
 
 def is_duplicate(state: CustomerState, event: Event) -> bool:
-    if event.event_id in state.recent_event_ids:
+    if fingerprints.contains(state.recent_events, event.event_id):
         return True
-    return isinstance(event, OrderPlaced) and event.order_id in state.orders.recent_order_ids
+    return isinstance(event, OrderPlaced) and fingerprints.contains(
+        state.orders.recent_orders, event.order_id
+    )
 
 
 def apply(
@@ -56,11 +58,11 @@ def apply(
     if is_duplicate(state, event):
         return state, []
     now = event.occurred_at if state.clock is None else max(state.clock, event.occurred_at)
-    recent = (*state.recent_event_ids, event.event_id)[-cfg.dedupe_window :]
+    recent = fingerprints.remember(state.recent_events, event.event_id, cfg.dedupe_window)
     state = state.model_copy(
         update={
             "clock": now,
-            "recent_event_ids": recent,
+            "recent_events": recent,
             "first_seen_at": min(state.first_seen_at or event.occurred_at, event.occurred_at),
         }
     )
@@ -160,7 +162,9 @@ def _count_order(before: OrderStats, event: OrderPlaced, day: int) -> OrderStats
         "count": before.count + 1,
         "gross_spend": before.gross_spend + event.total,
         "first_at": at if before.first_at is None else min(before.first_at, at),
-        "recent_order_ids": (*before.recent_order_ids, event.order_id)[-_RECENT_ORDERS:],
+        "recent_orders": fingerprints.remember(
+            before.recent_orders, event.order_id, _RECENT_ORDERS
+        ),
         "currency": before.currency or event.currency,
     }
     in_order = before.last_at is None or at >= before.last_at

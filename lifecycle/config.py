@@ -143,6 +143,6 @@ class EngineConfig(_Frozen):
     support: SupportConfig = SupportConfig()
     rfm: RfmConfig = RfmConfig()
     #: How many recent event ids per customer are remembered to drop duplicates.
-    dedupe_window: Annotated[int, Field(ge=1, le=10_000)] = 64
+    dedupe_window: Annotated[int, Field(ge=1, le=10_000)] = 32
     #: Time zone for customers who never told us theirs.
     fallback_timezone: str = "UTC"

@@ -199,6 +199,8 @@ def _fire_churn(
 def _engagement_timers(state: CustomerState, cfg: EngineConfig) -> list[Timer]:
     if state.engagement_decline_signalled or not state.activity or state.clock is None:
         return []
+    if sum(b.logins + b.orders for b in state.activity) < cfg.engagement.min_baseline_events:
+        return []  # too little activity for any baseline to compare against
     tz = zone(state.profile.timezone, cfg.fallback_timezone)
     today = local_day(state.clock, tz)
     if activity.is_declining(

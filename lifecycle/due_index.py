@@ -9,13 +9,21 @@ dict in replay and tests.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, MutableMapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 __all__ = ["DueIndex", "DueIndexStore", "MemoryDueIndexStore"]
 
-_SEPARATOR = "\n"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(at: datetime) -> int:
+    """Exact integer microseconds since the epoch (floats would not round-trip)."""
+    return (at - _EPOCH) // _MICROSECOND
 
 
 class DueIndexStore(Protocol):
@@ -45,7 +53,11 @@ class MemoryDueIndexStore:
 
 
 class DueIndex:
-    """The due index of one partition. ``bucket_seconds`` trades key count for bucket size."""
+    """The due index of one partition. ``bucket_seconds`` trades key count for bucket size.
+
+    Each bucket holds ``[customer_id, due epoch microseconds]`` pairs, so a tick can tell
+    who is due without reading any state: a state is read only for a customer that is due.
+    """
 
     def __init__(self, store: DueIndexStore, partition: int, bucket_seconds: int = 60) -> None:
         self.store = store
@@ -54,18 +66,18 @@ class DueIndex:
         self._cursor_key = f"due:{partition}:cursor".encode()
 
     def bucket_of(self, at: datetime) -> int:
-        return int(at.astimezone(UTC).timestamp()) // self.bucket_seconds
+        return int(at.timestamp() // self.bucket_seconds)
 
     def _key(self, bucket: int) -> bytes:
         return f"due:{self.partition}:{bucket}".encode()
 
-    def _members(self, bucket: int) -> list[str]:
+    def _entries(self, bucket: int) -> list[tuple[str, int]]:
         raw = self.store.get(self._key(bucket))
-        return raw.decode().split(_SEPARATOR) if raw else []
+        return [(str(c), int(t)) for c, t in json.loads(raw)] if raw else []
 
-    def _write(self, bucket: int, members: list[str]) -> None:
-        if members:
-            self.store.put(self._key(bucket), _SEPARATOR.join(members).encode())
+    def _write(self, bucket: int, entries: list[tuple[str, int]]) -> None:
+        if entries:
+            self.store.put(self._key(bucket), json.dumps(entries, separators=(",", ":")).encode())
         else:
             self.store.delete(self._key(bucket))
 
@@ -74,54 +86,54 @@ class DueIndex:
         return int(raw) if raw else None
 
     def reschedule(self, customer_id: str, old: datetime | None, new: datetime | None) -> None:
-        """Move a customer from the bucket of ``old`` to the bucket of ``new`` (None: none)."""
-        if _SEPARATOR in customer_id:
-            raise ValueError("customer ids cannot contain a newline")
-        old_bucket = None if old is None else self.bucket_of(old)
-        new_bucket = None if new is None else self.bucket_of(new)
-        if old_bucket == new_bucket:
+        """Move a customer's entry from due time ``old`` to ``new`` (None: not filed)."""
+        if old == new and old is not None:
             return
-        if old_bucket is not None:
-            members = self._members(old_bucket)
-            if customer_id in members:
-                members.remove(customer_id)
-                self._write(old_bucket, members)
-        if new_bucket is not None:
-            members = self._members(new_bucket)
-            if customer_id not in members:
-                members.append(customer_id)
-                self._write(new_bucket, members)
+        if old is not None and new is not None and self.bucket_of(old) == self.bucket_of(new):
+            bucket = self.bucket_of(new)  # one read-modify-write instead of two
+            entries = [e for e in self._entries(bucket) if e != (customer_id, _micros(old))]
+            self._write(bucket, [*entries, (customer_id, _micros(new))])
+            return
+        if old is not None:
+            bucket = self.bucket_of(old)
+            entries = self._entries(bucket)
+            kept = [e for e in entries if e != (customer_id, _micros(old))]
+            if len(kept) != len(entries):
+                self._write(bucket, kept)
+        if new is not None:
+            bucket = self.bucket_of(new)
+            entries = self._entries(bucket)
+            entry = (customer_id, _micros(new))
+            if entry not in entries:
+                entries.append(entry)
+                self._write(bucket, entries)
             cursor = self.cursor()
-            if cursor is None or new_bucket < cursor:
-                self.store.put(self._cursor_key, str(new_bucket).encode())
-
-    def bucket_start(self, bucket: int) -> datetime:
-        return datetime.fromtimestamp(bucket * self.bucket_seconds, UTC)
+            if cursor is None or bucket < cursor:
+                self.store.put(self._cursor_key, str(bucket).encode())
 
     def candidates(self, now: datetime) -> Iterator[tuple[datetime, str]]:
-        """(bucket start, customer) filed at or before ``now``'s bucket, oldest bucket first.
+        """(filed due time, customer) for every entry due at or before ``now``, oldest first.
 
-        The caller checks each customer's own due time (the last bucket also holds
-        customers due later in the same bucket), handles the due ones, and calls
-        :meth:`reschedule`; then :meth:`advance_cursor` once the tick is done.
+        The caller reads each customer's state, handles it and calls :meth:`reschedule`;
+        then :meth:`advance_cursor` once the tick is done.
         """
         cursor = self.cursor()
         if cursor is None:
             return
-        last = self.bucket_of(now)
-        for bucket in range(cursor, last + 1):
-            start = self.bucket_start(bucket)
-            for customer_id in self._members(bucket):
-                yield start, customer_id
+        limit = _micros(now)
+        for bucket in range(cursor, self.bucket_of(now) + 1):
+            for customer_id, due in sorted(self._entries(bucket), key=lambda e: e[1]):
+                if due <= limit:
+                    yield _EPOCH + timedelta(microseconds=due), customer_id
 
     def advance_cursor(self, now: datetime) -> None:
-        """Move the cursor to the first bucket that still has members, at most ``now``'s."""
+        """Move the cursor to the first bucket that still has entries, at most ``now``'s."""
         cursor = self.cursor()
         if cursor is None:
             return
         last = self.bucket_of(now)
         bucket = cursor
-        while bucket < last and not self._members(bucket):
+        while bucket < last and not self._entries(bucket):
             bucket += 1
         if bucket != cursor:
             self.store.put(self._cursor_key, str(bucket).encode())

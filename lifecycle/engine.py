@@ -147,8 +147,11 @@ class Engine:
     ) -> tuple[CustomerState, list[Signal], list[CampaignOutput]]:
         signals: list[Signal] = []
         outputs: list[CampaignOutput] = []
+        # The state carries its next due time from the last step; it is recomputed after
+        # every change. (Changed thresholds therefore apply to a customer from their next
+        # event or wake-up on.)
+        due = state.next_due_at
         for _ in range(_MAX_WAKEUPS):
-            due = self.next_due(state)
             if due is None or due > until:
                 return state, signals, outputs
             state, fired = fire_due_detectors(state, due, self.config)
@@ -162,8 +165,9 @@ class Engine:
             state, woke = self.campaigns.wake(state, at)
             signals.extend(fired)
             outputs.extend(woke)
-            if not fired and not woke and self.next_due(state) == due:
+            previous, due = due, self.next_due(state)
+            if not fired and not woke and due == previous:
                 raise RuntimeError(  # a runtime that neither acts nor moves its wake time
-                    f"customer {state.customer_id}: nothing ran at due time {due.isoformat()}"
+                    f"customer {state.customer_id}: nothing ran at due time {previous.isoformat()}"
                 )
         raise RuntimeError(f"customer {state.customer_id}: too many wake-ups before {until}")

@@ -73,6 +73,10 @@ class PartitionProcessor:
 
     def commit(self, outcome: Outcome) -> None:
         if outcome.duplicate:
+            # A duplicate is usually a replay after a crash. The state and the due index
+            # live in different changelogs, so the crash may have kept the state but lost
+            # its index entry: file it again (a no-op when it is there).
+            self.due.reschedule(outcome.state.customer_id, None, outcome.state.next_due_at)
             return
         self.states.put(outcome.state)
         self.due.reschedule(

@@ -66,7 +66,14 @@ class Replay:
     def run(
         self, events: Iterable[Event], until: datetime | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Events must come in event-time order (see :func:`sorted_history`)."""
+        """Output records; events must come in event-time order (see :func:`sorted_history`)."""
+        for outcome, _ in self.outcomes(events, until):
+            yield from outcome_records(outcome)
+
+    def outcomes(
+        self, events: Iterable[Event], until: datetime | None = None
+    ) -> Iterator[tuple[Outcome, Event | None]]:
+        """Each outcome with the event that caused it (None for a tick), in processing order."""
         last_time: datetime | None = None
         for event in events:
             if until is not None and event.occurred_at > until:
@@ -74,13 +81,15 @@ class Replay:
             yield from self._ticks_until(event.occurred_at)
             outcome = self.processor.on_event(event)
             self.processor.commit(outcome)
-            yield from outcome_records(outcome)
+            yield outcome, event
             last_time = event.occurred_at
         end = until if until is not None else last_time
         if end is not None:
             yield from self._ticks_until(end, inclusive=True)
 
-    def _ticks_until(self, at: datetime, inclusive: bool = False) -> Iterator[dict[str, Any]]:
+    def _ticks_until(
+        self, at: datetime, inclusive: bool = False
+    ) -> Iterator[tuple[Outcome, Event | None]]:
         if self._next_tick is None:
             self._next_tick = self._first_tick_after(at)
             return
@@ -91,11 +100,11 @@ class Replay:
             # A last, partial tick so everything due by ``until`` runs.
             yield from self.tick_at(at)
 
-    def tick_at(self, now: datetime) -> Iterator[dict[str, Any]]:
+    def tick_at(self, now: datetime) -> Iterator[tuple[Outcome, Event | None]]:
         for state in self.processor.due_states(now):
             outcome = self.processor.on_due(state, now)
             self.processor.commit(outcome)
-            yield from outcome_records(outcome)
+            yield outcome, None
         self.processor.finish_tick(now)
 
 

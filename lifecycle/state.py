@@ -62,8 +62,9 @@ class OrderStats(_Value):
     interval_count: int = 0
     interval_mean_days: float = 0.0
     interval_m2: float = 0.0
-    #: The order ids seen recently, so a replayed order with a new event id is not counted twice.
-    recent_order_ids: tuple[str, ...] = ()
+    #: Fingerprints of recent order ids (see :mod:`lifecycle.fingerprints`), so a replayed
+    #: order under a new event id is not counted twice.
+    recent_orders: str = ""
 
     @property
     def lifetime_value(self) -> Decimal:
@@ -143,7 +144,8 @@ class CustomerState(_Value):
     churn_signalled_for: datetime | None = None
     engagement_decline_signalled: bool = False
     anniversaries_signalled: int = 0
-    recent_event_ids: tuple[str, ...] = ()
+    #: Fingerprints of the last ``dedupe_window`` event ids.
+    recent_events: str = ""
     journeys: dict[str, JourneyState] = {}
     sends: tuple[SendRecord, ...] = ()
     #: When the engine next has to look at this customer without an event (None: never).

@@ -65,7 +65,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="DATE",
         help="end of the calibration period, inclusive (default: the last date in the file)",
     )
-    fit_parser.set_defaults(handler=run)
+    fit_parser.set_defaults(run=run)
     parser: argparse.ArgumentParser = model
     return parser
 

@@ -9,8 +9,9 @@ from typing import Any
 import pytest_asyncio
 
 from streams.brokers import Broker
+from streams.worker_process import WorkerProcess
 from tests.support.kafka_helpers import UniqueNames, create_topics
-from tests.support.worker_process import WorkerEnv, WorkerProcess, worker_env
+from tests.support.worker_env import ROOT, WorkerEnv, worker_env
 
 __all__ = ["WorkerFactory", "worker_factory"]
 
@@ -47,7 +48,9 @@ async def worker_factory(
                 kafka_broker.bootstrap_servers, dict.fromkeys(sources, SOURCE_PARTITIONS)
             )
             created.update(sources)
-        worker = WorkerProcess(env, tmp_path / "logs" / f"{name}-{len(started)}.log")
+        worker = WorkerProcess(
+            env.values, tmp_path / "logs" / f"{name}-{len(started)}.log", cwd=ROOT
+        )
         started.append(worker)
         if start:
             await worker.start()

@@ -218,7 +218,7 @@ def test_add_parser_registers_model_fit_on_a_host_cli(tmp_path: Path) -> None:
     )
     assert args.command == "model"
     assert args.model_command == "fit"
-    assert args.handler is run
+    assert args.run is run
     assert args.orders == Path("orders.csv")
     assert args.time_unit == "day"
     assert args.until == date(2024, 5, 31)

@@ -1,7 +1,6 @@
-"""Run ``lifecycle worker`` as a real subprocess, the way an operator would.
+"""Run ``lifecycle worker`` as a subprocess and watch it through its web port.
 
-A :class:`WorkerProcess` gets its own topics, app id, web port and data dir from the
-test's unique names, so tests can share one broker. It can be stopped politely
+Used by ``lifecycle demo`` and by the integration tests. A worker can be stopped politely
 (SIGTERM), killed (SIGKILL) and started again with the same settings.
 """
 
@@ -12,20 +11,37 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.kafka_helpers import UniqueNames, wait_for
+__all__ = ["WorkerProcess", "free_port", "wait_for"]
 
-__all__ = ["WorkerEnv", "WorkerProcess", "free_port", "worker_env"]
+T = TypeVar("T")
 
-ROOT = Path(__file__).resolve().parents[2]
-TEST_SECRET = "test-unsubscribe-secret-0123456789"
+
+async def wait_for(
+    probe: Callable[[], Awaitable[T]],
+    until: Callable[[T], bool],
+    *,
+    within: float = 30.0,
+    interval: float = 0.1,
+    what: str = "condition",
+) -> T:
+    """Call ``probe`` until ``until(result)`` holds; raise with the last result at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        result = await probe()
+        if until(result):
+            return result
+        if loop.time() >= deadline:
+            raise TimeoutError(f"{what} not met within {within:.0f}s; last seen: {result!r}")
+        await asyncio.sleep(interval)
 
 
 def free_port() -> int:
@@ -35,68 +51,12 @@ def free_port() -> int:
 
 
 @dataclass
-class WorkerEnv:
-    names: UniqueNames
-    values: dict[str, str]
-
-    def topic(self, setting: str) -> str:
-        return self.values[f"LIFECYCLE_TOPIC_{setting.upper()}"]
-
-    @property
-    def app_id(self) -> str:
-        return self.values["LIFECYCLE_APP_ID"]
-
-    def with_overrides(self, **overrides: str) -> WorkerEnv:
-        return WorkerEnv(self.names, {**self.values, **overrides})
-
-
-def worker_env(
-    names: UniqueNames,
-    bootstrap_servers: str,
-    data_dir: Path,
-    *,
-    smtp_port: int,
-    campaigns_dir: Path | None = None,
-    partitions: int = 4,
-    **extra: str,
-) -> WorkerEnv:
-    topics = {
-        "customers": "shop-customers",
-        "orders": "shop-orders",
-        "logins": "shop-logins",
-        "support": "shop-support",
-        "customer_events": "customer-events",
-        "outbox": "outbox",
-        "outbox_retry": "outbox-retry",
-        "dead_letter": "dead-letter",
-        "counters": "counters",
-    }
-    values = {f"LIFECYCLE_TOPIC_{k.upper()}": names.topic(v) for k, v in topics.items()}
-    values.update(
-        LIFECYCLE_APP_ID=names.prefix,
-        LIFECYCLE_KAFKA_BOOTSTRAP_SERVERS=bootstrap_servers,
-        LIFECYCLE_PARTITIONS=str(partitions),
-        LIFECYCLE_KAFKA_SESSION_TIMEOUT_SECONDS="6",
-        LIFECYCLE_TICK_INTERVAL_SECONDS="1",
-        LIFECYCLE_DATA_DIR=str(data_dir),
-        LIFECYCLE_CAMPAIGNS_DIR=str(campaigns_dir or ROOT / "campaigns"),
-        LIFECYCLE_SMTP_HOST="127.0.0.1",
-        LIFECYCLE_SMTP_PORT=str(smtp_port),
-        LIFECYCLE_SMTP_RETRY_BASE_SECONDS="0.2",
-        LIFECYCLE_SMTP_RETRY_CAP_SECONDS="2",
-        LIFECYCLE_SMTP_TIMEOUT_SECONDS="5",
-        LIFECYCLE_MAIL_FROM="Shop <hello@shop.test>",
-        LIFECYCLE_UNSUBSCRIBE_SECRET=TEST_SECRET,
-        LIFECYCLE_LOG_LEVEL="info",
-    )
-    values.update(extra)
-    return WorkerEnv(names, values)
-
-
-@dataclass
 class WorkerProcess:
-    env: WorkerEnv
+    """``environment``: the ``LIFECYCLE_*`` settings; web port and public URL are added."""
+
+    environment: Mapping[str, str]
     log_path: Path
+    cwd: Path = field(default_factory=Path.cwd)
     web_port: int = field(default_factory=free_port)
     process: asyncio.subprocess.Process | None = None
 
@@ -108,7 +68,7 @@ class WorkerProcess:
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
         return {
             **inherited,
-            **self.env.values,
+            **self.environment,
             "LIFECYCLE_WEB_PORT": str(self.web_port),
             "LIFECYCLE_PUBLIC_BASE_URL": self.base_url,
             "PYTHONUNBUFFERED": "1",
@@ -123,7 +83,7 @@ class WorkerProcess:
             "-m",
             "streams.cli",
             "worker",
-            cwd=ROOT,
+            cwd=self.cwd,
             env=self._environment(),
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,
@@ -202,7 +162,3 @@ class WorkerProcess:
         if not self.log_path.exists():
             return "(no log)"
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def env_from(values: Mapping[str, Any]) -> dict[str, str]:
-    return {k: str(v) for k, v in values.items()}

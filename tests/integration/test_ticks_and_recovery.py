@@ -1,0 +1,67 @@
+"""Ticks wake due customers on the live worker; state and due times survive a SIGKILL."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.factories import event_dict
+from tests.support.worker_fixtures import WorkerFactory
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+CUSTOMERS = 30
+DUE_AFTER = timedelta(seconds=40)
+
+
+def _signals(records, name: str) -> list[dict]:
+    bodies = [json.loads(r.value) for r in records]
+    return [b for b in bodies if b["metric"] == "signals" and b["labels"]["signal"] == name]
+
+
+async def test_due_customers_are_woken_once_across_a_sigkill_and_restart(
+    worker_factory: WorkerFactory, kafka_kit, smtp_server
+) -> None:
+    days = DUE_AFTER / timedelta(days=1)
+    env, worker = await worker_factory(
+        smtp_port=smtp_server.port,
+        LIFECYCLE_ENGINE__MILESTONES__NO_ORDER_AFTER_SIGNUP_DAYS=json.dumps([days]),
+    )
+    signed_up_at = datetime.now(UTC).replace(microsecond=0)
+    signups = [
+        event_dict("customer.signed_up", f"c-{n}", signed_up_at, event_id=f"signup-{n}")
+        for n in range(CUSTOMERS)
+    ]
+    await kafka_kit.produce(env.topic("customers"), [(None, e) for e in signups])
+    await worker.wait_metric("lifecycle_events_processed_total", lambda v: v >= CUSTOMERS)
+    assert await worker.metric("lifecycle_signals_total", signal="no_order_after_signup") == 0
+
+    await worker.kill()
+    assert datetime.now(UTC) < signed_up_at + DUE_AFTER, (
+        "the restart must begin before the due time"
+    )
+    await worker.start()
+
+    # The restarted worker knows the customers (a replayed signup is a duplicate) ...
+    await kafka_kit.produce(env.topic("customers"), [(None, signups[0])])
+    # ... and wakes each one once, at its due time, from the recovered due index.
+    await worker.wait_metric(
+        "lifecycle_signals_total",
+        lambda v: v >= CUSTOMERS,
+        signal="no_order_after_signup",
+        within=90,
+    )
+    counters = await kafka_kit.consume_until(
+        env.topic("counters"), lambda got: len(_signals(got, "no_order_after_signup")) >= CUSTOMERS
+    )
+    fired = _signals(counters, "no_order_after_signup")
+    assert len(fired) == CUSTOMERS
+    assert len({b["id"] for b in fired}) == CUSTOMERS
+    assert Counter(b["at"] for b in fired) == {(signed_up_at + DUE_AFTER).isoformat(): CUSTOMERS}
+    assert await worker.metric("lifecycle_events_duplicate_total") >= 1
+    # Only the due customers were read by ticks, however many ticks ran.
+    assert await worker.metric("lifecycle_tick_state_reads_total") == CUSTOMERS
+    assert await worker.metric("lifecycle_ticks_total") > 5

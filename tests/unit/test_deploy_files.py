@@ -1,0 +1,59 @@
+"""docker-compose.yml and the Dockerfile, checked with parsers (no Docker engine here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from streams.settings import ENV_PREFIX, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_has_kafka_in_kraft_mode_the_worker_and_a_mail_catcher() -> None:
+    services = _compose()["services"]
+    assert {"kafka", "worker", "mailpit", "prometheus"} <= set(services)
+    kafka = services["kafka"]
+    assert kafka["image"].startswith("apache/kafka:4.")
+    assert "controller" in kafka["environment"]["KAFKA_PROCESS_ROLES"]
+    assert services["worker"]["build"] == "."
+    assert "8025:8025" in services["mailpit"]["ports"]
+
+
+def test_every_dependency_names_a_service() -> None:
+    services = _compose()["services"]
+    for name, service in services.items():
+        depends = service.get("depends_on", [])
+        for dependency in depends if isinstance(depends, list) else depends.keys():
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+
+
+def test_worker_environment_uses_only_real_settings() -> None:
+    worker = _compose()["services"]["worker"]
+    fields = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    for variable in worker["environment"]:
+        assert variable in fields, f"{variable} is not a setting"
+    env = worker["environment"]
+    assert env["LIFECYCLE_SMTP_HOST"] == "mailpit"
+    assert env["LIFECYCLE_KAFKA_BOOTSTRAP_SERVERS"].startswith("kafka:")
+
+
+def test_prometheus_scrapes_the_worker_port() -> None:
+    services = _compose()["services"]
+    port = services["worker"]["environment"]["LIFECYCLE_WEB_PORT"]
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    targets = scrape["scrape_configs"][0]["static_configs"][0]["targets"]
+    assert targets == [f"worker:{port}"]
+
+
+def test_dockerfile_runs_the_worker_and_bakes_in_campaigns() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["lifecycle"]' in text
+    assert 'CMD ["worker"]' in text
+    assert "COPY campaigns ./campaigns" in text
+    assert "USER lifecycle" in text
