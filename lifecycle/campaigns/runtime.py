@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from lifecycle.attributes import ATTRIBUTES, AttributeValue
 from lifecycle.campaigns.assignment import assign_variant
@@ -69,6 +70,9 @@ from lifecycle.localtime import zone
 from lifecycle.outbox import OutboxMessage, derive_message_id
 from lifecycle.signals import Signal
 from lifecycle.state import CustomerState, JourneyState, SendRecord
+
+if TYPE_CHECKING:
+    from lifecycle.engine import CampaignRuntime
 
 __all__ = ["CampaignSet", "JourneyRunner"]
 
@@ -749,3 +753,9 @@ class JourneyRunner:
         self, state: CustomerState, now: datetime
     ) -> tuple[CustomerState, list[CampaignOutput]]:
         return self.campaigns.wake(state, now, self.ctx)
+
+
+if TYPE_CHECKING:  # mypy proves the runner fits the engine's protocol
+
+    def _fits_the_engine(runner: JourneyRunner) -> CampaignRuntime:
+        return runner
