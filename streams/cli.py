@@ -9,11 +9,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from streams import demo, events_cli, model_cli, replay_cli, worker_cli
+from streams import campaigns_cli, demo, events_cli, model_cli, replay_cli, worker_cli
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = (demo, worker_cli, replay_cli, events_cli, model_cli)
+_COMMANDS = (demo, worker_cli, replay_cli, campaigns_cli, events_cli, model_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,9 +36,20 @@ class MailSink:
     """``async with MailSink(directory) as sink:`` listens on ``sink.host:sink.port``.
 
     ``port=0`` picks a free port (read it from ``sink.port`` after start).
+    Recipients whose address starts with ``bounce_prefix`` are refused with a 550, like a
+    mailbox that does not exist, so the demo can show hard-bounce suppression.
     """
 
-    def __init__(self, directory: Path | str, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        directory: Path | str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        bounce_prefix: str | None = None,
+    ) -> None:
+        self.bounce_prefix = bounce_prefix
+        self.refused: list[str] = []
         self.directory = Path(directory)
         self.host = host
         self.port = port
@@ -76,6 +87,15 @@ class MailSink:
             if connection.transport is not None:
                 connection.transport.close()
         self._connections.clear()
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.bounce_prefix and address.lower().startswith(self.bounce_prefix):
+            self.refused.append(address)
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""

@@ -7,15 +7,26 @@ as ``**********``. A bad value stops start-up with a message naming the variable
 
 from __future__ import annotations
 
+from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lifecycle.campaigns.context import FrequencyCap, QuietHours, RuntimeContext, ShopInfo
 from lifecycle.config import EngineConfig
 from lifecycle.exceptions import LifecycleError
+from lifecycle.localtime import parse_duration
 
 __all__ = ["ENV_PREFIX", "Settings", "SettingsError", "load_settings"]
 
@@ -34,6 +45,26 @@ def _mailbox(value: str) -> str:
     if "@" not in address or any(c in value for c in "\r\n"):
         raise ValueError("must be an address like 'Shop <hello@shop.example>'")
     return value
+
+
+class CampaignSettings(BaseModel):
+    """Operator rules over all campaigns: ``LIFECYCLE_CAMPAIGN__QUIET_HOURS__START=22:00``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    caps: dict[Literal["marketing", "transactional"], tuple[FrequencyCap, ...]] = (
+        RuntimeContext().caps
+    )
+    quiet_hours: QuietHours | None = QuietHours()
+    conflict_delay: timedelta = timedelta(days=1)
+    shop: ShopInfo = ShopInfo()
+    default_currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
+    default_locale: str = "en"
+
+    @field_validator("conflict_delay", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) and value[-1:].isalpha() else value
 
 
 class Settings(BaseSettings):
@@ -103,6 +134,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     engine: EngineConfig = EngineConfig()
+    campaign: CampaignSettings = CampaignSettings()
 
     @field_validator("mail_from", "mail_reply_to")
     @classmethod
@@ -129,6 +161,18 @@ class Settings(BaseSettings):
                 "LIFECYCLE_SMTP_TLS=none would send the password in clear text; use starttls or tls"
             )
         return self
+
+    def runtime_context(self) -> RuntimeContext:
+        c = self.campaign
+        return RuntimeContext(
+            engine=self.engine,
+            message_domain=self.message_id_domain,
+            caps=c.caps,
+            quiet_hours=c.quiet_hours,
+            conflict_delay=c.conflict_delay,
+            shop=c.shop,
+            default_currency=c.default_currency,
+        )
 
     @property
     def source_topics(self) -> tuple[str, ...]:
