@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from typing import Any
 
@@ -21,11 +22,13 @@ def add_parser(subparsers: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     from streams.campaign_loading import load_campaign_runtime
     from streams.settings import load_settings
+    from streams.topic_admin import ensure_topics
 
     try:
         settings = load_settings()
         require_worker_settings(settings)
         campaigns = load_campaign_runtime(settings)
+        asyncio.run(ensure_topics(settings))
     except LifecycleError as exc:
         print(f"lifecycle worker: {exc}", file=sys.stderr)
         return 2
