@@ -10,6 +10,8 @@ state and outbox would live on different partitions: a mismatch stops start-up.
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
@@ -49,10 +51,9 @@ async def ensure_topics(settings: Settings) -> None:
             if name not in existing
         ]
         if missing:
-            try:
+            # Another worker starting at the same moment may have made them.
+            with suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another worker starting at the same moment made them
         described = await admin.describe_topics([n for n, keyed in owned.items() if keyed])
     finally:
         await admin.close()

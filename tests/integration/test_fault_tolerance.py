@@ -82,7 +82,9 @@ def assert_exactly_once(server, expected: dict[str, str]) -> None:
     assert set(counts) == set(expected)
 
 
-async def wait_for_all(server, kafka_kit, env, expected: dict[str, str], within: float = 120) -> None:
+async def wait_for_all(
+    server, kafka_kit, env, expected: dict[str, str], within: float = 120
+) -> None:
     """Wait for every expected message; on a timeout say where the missing ones got to."""
     try:
         await server.wait_for_messages(expected, within=within)
