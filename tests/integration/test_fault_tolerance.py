@@ -102,7 +102,8 @@ async def wait_for_all(
         }
         dead_letters = [(dict(r.headers), r.value[:200]) for r in dead]
         raise AssertionError(
-            f"{len(missing)} of {len(expected)} never arrived: {trail}; dead letters: {dead_letters}"
+            f"{len(missing)} of {len(expected)} never arrived: {trail};"
+            f" dead letters: {dead_letters}"
         ) from None
 
 
