@@ -1,6 +1,6 @@
 """Campaigns as code: the campaign language, its validation and its runtime.
 
-Marketers write campaign YAML and templates (``docs/marketer-guide.md``); the adapter
+Marketers write campaign YAML and templates (the marketer's guide in README.md); the adapter
 reads the files and calls :func:`compile_campaigns`, which returns a
 :class:`CampaignSet` or raises :class:`~lifecycle.exceptions.CampaignErrors` with
 every problem as ``FILE:LINE:COL: message``. The engine then drives the set through

@@ -433,7 +433,7 @@ class _Parser:
             if guess is not None:
                 hint = f"; did you mean '{guess}'?"
             else:
-                hint = "; the attributes are listed in docs/marketer-guide.md"
+                hint = "; the attributes are listed in the marketer's guide in README.md"
             self.problem(name.offset, f"unknown attribute '{name.text}'{hint}")
             return None
         self.attributes.add(attribute.name)

@@ -1,6 +1,6 @@
 """Compiled campaigns: frozen values the runtime reads, built once by the loader.
 
-The YAML a marketer writes (see ``docs/marketer-guide.md`` and
+The YAML a marketer writes (see the marketer's guide in README.md and
 :func:`lifecycle.campaigns.schema.campaign_json_schema`) has shorthands; these models
 are its normal form. Steps are compiled into a flat program: ``if`` becomes a
 :class:`BranchStep` that jumps to its ``else`` part, so a journey's position is one

@@ -568,7 +568,7 @@ class _PartChecker:
             hint = (
                 f"; did you mean '{guess}'?"
                 if guess
-                else "; see the variable list in docs/marketer-guide.md"
+                else "; see the variable list in the marketer's guide in README.md"
             )
             self.err(line, f"unknown template variable '{name}'{hint}", name)
             ok = False

@@ -1,0 +1,39 @@
+"""The README stays true: its commands parse, every setting is in it, CI runs its test command."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+from streams.cli import build_parser
+from streams.settings import ENV_PREFIX, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+
+
+def test_the_two_commands_are_first_and_ci_runs_the_test_command() -> None:
+    commands = README[: README.index("## How it works")]
+    assert "make demo" in commands
+    assert "make test" in commands
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^make test$", ci, flags=re.MULTILINE)
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^demo: ", makefile, flags=re.MULTILINE)
+    assert re.search(r"^test: ", makefile, flags=re.MULTILINE)
+
+
+def test_every_setting_is_in_the_settings_table() -> None:
+    for name in Settings.model_fields:
+        variable = ENV_PREFIX + name.upper()
+        assert variable in README, f"{variable} is not documented"
+
+
+def test_every_lifecycle_command_in_the_readme_parses() -> None:
+    parser = build_parser()
+    lines = re.findall(r"^(?:\$ )?lifecycle (.+)$", README, flags=re.MULTILINE)
+    assert len(lines) >= 5
+    for line in lines:
+        argv = shlex.split(line.split(" > ")[0].split(" | ")[0])
+        parser.parse_args(argv)  # an unknown command or option exits and fails the test
