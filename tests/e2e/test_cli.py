@@ -71,3 +71,18 @@ def test_missing_unsubscribe_secret_is_named_and_secret_values_never_printed() -
     result = lifecycle("worker")
     assert result.returncode == 2
     assert "LIFECYCLE_UNSUBSCRIBE_SECRET" in result.stderr
+
+
+def test_the_worker_refuses_to_start_on_an_invalid_campaign_set(tmp_path: Path) -> None:
+    campaigns = tmp_path / "campaigns"
+    campaigns.mkdir()
+    (campaigns / "broken.yaml").write_text("id: broken\ncategory: marketing\n")
+    env = {"LIFECYCLE_UNSUBSCRIBE_SECRET": "x" * 32, "LIFECYCLE_CAMPAIGNS_DIR": str(campaigns)}
+    result = lifecycle("worker", env=env)
+    validate = lifecycle("campaigns", "validate", str(campaigns))
+    assert result.returncode == 2
+    assert validate.returncode == 1
+    located = [line for line in validate.stdout.splitlines() if "broken.yaml:1:1:" in line]
+    assert len(located) == 2
+    for line in located:
+        assert line in result.stderr
