@@ -104,7 +104,7 @@ def build_faust_app(settings: Settings) -> faust.App:
 def build_worker(settings: Settings, campaigns: CampaignRuntime | None = None) -> Worker:
     """A fully wired worker for ``settings``; ``campaigns`` defaults to the loaded campaign dir."""
     # Imported here so that building a worker is the only way the agents get registered.
-    from streams import delivery, engine_agent, ingest, ticker, web
+    from streams import delivery, engine_agent, ingest, lag, ticker, web
 
     app = build_faust_app(settings)
     topics = Topics(
@@ -136,4 +136,5 @@ def build_worker(settings: Settings, campaigns: CampaignRuntime | None = None) -
     ticker.register(worker)
     delivery.register(worker)
     web.register(worker)
+    lag.register(worker)
     return worker

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from streams.worker_process import wait_for
 from tests.factories import event_dict
 from tests.support.worker_fixtures import WorkerFactory
 
@@ -85,3 +86,13 @@ async def test_bad_records_are_dead_lettered_and_good_ones_all_processed(
     assert await worker.metric("lifecycle_events_dead_lettered_total") == len(bad)
     for _, _, kind in bad:
         assert await worker.metric("lifecycle_events_dead_lettered_total", reason=kind) >= 1
+
+    # Lag is measured per assigned partition and falls to zero once everything is committed.
+    def has_orders_lag(samples: dict[str, float]) -> bool:
+        orders = env.topic("orders")
+        return any(k.startswith("lifecycle_consumer_lag{") and orders in k for k in samples)
+
+    await wait_for(worker.metrics, has_orders_lag, within=30)
+    await worker.wait_metric(
+        "lifecycle_consumer_lag", lambda v: v == 0, topic=env.topic("orders"), within=40
+    )
