@@ -15,14 +15,16 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 from aiokafka.structs import RecordMetadata
+
+from streams.worker_process import wait_for
 
 __all__ = [
     "KafkaKit",
@@ -36,7 +38,6 @@ __all__ = [
     "wait_for",
 ]
 
-T = TypeVar("T")
 Key = str | bytes | None
 Value = bytes | str | None | Any  # anything else is encoded as JSON
 
@@ -54,26 +55,6 @@ def encode_value(value: Value) -> bytes | None:
 
 def _encode_key(key: Key) -> bytes | None:
     return key.encode() if isinstance(key, str) else key
-
-
-async def wait_for(
-    probe: Callable[[], Awaitable[T]],
-    until: Callable[[T], bool],
-    *,
-    within: float = DEFAULT_WITHIN,
-    interval: float = 0.1,
-    what: str = "condition",
-) -> T:
-    """Call ``probe`` until ``until(result)`` holds; fail with the last result at the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        result = await probe()
-        if until(result):
-            return result
-        if loop.time() >= deadline:
-            raise AssertionError(f"{what} not met within {within:.0f}s; last seen: {result!r}")
-        await asyncio.sleep(interval)
 
 
 async def create_topics(
