@@ -22,8 +22,9 @@ arrived around the rebalance never reach its agents, though what arrives later d
 :class:`RebalanceSafeConsumer` keeps stream records out of the rebalance altogether:
 
 - From the start of a rebalance until it has settled, the fetch loop asks the consumer thread
-  for changelog partitions only (table recovery needs those); stream records stay in Kafka, so
-  no drop point of the rebalance sees any.
+  for changelog partitions only (table recovery needs those), and discards stream records of a
+  fetch that was under way when the rebalance began. So no stream record reaches Faust's
+  rebalance code, where it could be dropped (or delivered, then dropped, then delivered again).
 - Once Faust has finished the rebalance (``app.rebalancing`` false: recovery done, queues
   cleared, flow resumed), the fetch loop itself seeks every assigned partition to its committed
   offset, then fetches stream partitions again. Seeking in the fetch loop means no delivery
@@ -91,7 +92,12 @@ class RebalanceSafeConsumer(aiokafka_driver.Consumer):
         if not allowed:
             await self.sleep(min(timeout, _IDLE_POLL_SECONDS))
             return {}
-        return await super()._getmany(allowed, timeout)
+        records = await super()._getmany(allowed, timeout)
+        if not self.rebalance_settled():
+            # Asked for before the rebalance began, back after: the seek that settles it
+            # comes next and fetches these again.
+            records = {tp: batch for tp, batch in records.items() if self._is_changelog_tp(tp)}
+        return records
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = await super().seek_to_committed()
