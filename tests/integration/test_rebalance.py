@@ -5,7 +5,7 @@ pending when the rebalance begins picks them up and either drops them, or delive
 before recovery empties the agents' queues; the seek meant to fetch them again comes too early,
 or does nothing on partitions that have no committed offset yet. The test produces into that
 window, as soon as the first worker reports that it is rebalancing. It is a race, so without
-the fix the test does not fail every time: it failed 9 runs of 10 when it was written.
+the fix the test does not fail every time: it failed 8 runs of 9 when it was written.
 """
 
 from __future__ import annotations
