@@ -14,6 +14,7 @@ import faust
 from lifecycle.engine import CampaignRuntime, Engine
 from streams.dead_letter import DeadLetters
 from streams.metrics import WorkerMetrics
+from streams.rebalance_safe_consumer import use_rebalance_safe_transport
 from streams.settings import Settings
 
 __all__ = ["Tables", "Topics", "Worker", "build_worker"]
@@ -78,7 +79,7 @@ def _raw_table(app: faust.App, name: str, settings: Settings, help: str) -> Any:
 
 
 def build_faust_app(settings: Settings) -> faust.App:
-    return faust.App(
+    app = faust.App(
         settings.app_id,
         broker=[
             f"kafka://{server.strip()}" for server in settings.kafka_bootstrap_servers.split(",")
@@ -99,6 +100,9 @@ def build_faust_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.kafka_session_timeout_seconds,
         broker_heartbeat_interval=max(0.5, settings.kafka_session_timeout_seconds / 5),
     )
+    # Faust loses records that arrive while the group rebalances; see the module.
+    use_rebalance_safe_transport(app)
+    return app
 
 
 def build_worker(settings: Settings, campaigns: CampaignRuntime | None = None) -> Worker:
