@@ -692,8 +692,12 @@ def ensure_kafka_jars(version: str | None = None, *, timeout: float = 1800.0) ->
 
 
 def _random_cluster_id() -> str:
-    # Kafka's Uuid.toString(): URL-safe base64 of 16 random bytes, unpadded.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # Kafka's Uuid.toString(): URL-safe base64 of 16 random bytes, unpadded. Like Kafka's
+    # own generator, skip ids that start with "-": StorageTool would read one as an option.
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 _SERVER_PROPERTIES = """\
