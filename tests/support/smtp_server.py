@@ -60,6 +60,8 @@ class _ConnectionState:
     transcript: bytearray = field(default_factory=bytearray)
     open: bool = True
     data_commands: int = 0
+    #: Between an accepted MAIL and the end of its DATA (or RSET): a transaction under way.
+    in_transaction: bool = False
 
 
 class _TestSMTP(SMTP):
@@ -106,11 +108,30 @@ class _Handler:
             assert server.transport is not None
             server.transport.close()
             await asyncio.Event().wait()  # cancelled by connection_lost; no reply is sent
+        gate = self.owner._mail_gate
+        if gate is not None:
+            self.owner.held_at_mail += 1
+            self.owner._notify()
+            try:
+                await gate.wait()
+            finally:
+                self.owner.held_at_mail -= 1
         if self.owner.tempfail_reply is not None:
             return self.owner.tempfail_reply
         envelope.mail_from = address
         envelope.mail_options.extend(options)
+        self._transaction(server, under_way=True)
         return "250 OK"
+
+    async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self._transaction(server, under_way=False)
+        return "250 OK"
+
+    def _transaction(self, server: SMTP, *, under_way: bool) -> None:
+        state = cast(_TestSMTP, server).state
+        if state is not None:
+            state.in_transaction = under_way
+            self.owner._notify()
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -144,7 +165,7 @@ class _Handler:
             auth_user=auth.login.decode() if isinstance(auth, LoginPassword) else None,
         )
         self.owner.messages.append(received)
-        self.owner._notify()
+        self._transaction(server, under_way=False)
         return "250 2.0.0 OK: queued"
 
 
@@ -185,6 +206,8 @@ class SmtpTestServer:
         self.refused_recipients: dict[str, str] = {}
         self.tempfail_reply: str | None = None
         self.drops_at_mail = 0
+        self.held_at_mail = 0
+        self._mail_gate: asyncio.Event | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -235,6 +258,20 @@ class SmtpTestServer:
         """While enabled, MAIL, RCPT and the end of DATA are all answered with ``reply``."""
         self.tempfail_reply = reply if enabled else None
 
+    def hold_at_mail(self) -> None:
+        """Answer no MAIL command until :meth:`release_mail`; ``held_at_mail`` counts waiters.
+
+        Once no transaction is under way (:attr:`transactions_under_way` is 0), every client
+        is either idle or waiting here, before its next transaction's body: killing one then
+        is a crash at a known point outside delivery's commit window.
+        """
+        self._mail_gate = asyncio.Event()
+
+    def release_mail(self) -> None:
+        if self._mail_gate is not None:
+            self._mail_gate.set()
+            self._mail_gate = None
+
     def drop_at_mail(self, count: int = 1) -> None:
         """Cut the connection, without a reply, on the next ``count`` MAIL commands.
 
@@ -252,6 +289,10 @@ class SmtpTestServer:
     @property
     def open_connections(self) -> int:
         return sum(1 for c in self.connections if c.open)
+
+    @property
+    def transactions_under_way(self) -> int:
+        return sum(1 for c in self.connections if c.open and c.in_transaction)
 
     def message(self, message_id: str) -> ReceivedMessage:
         matches = [m for m in self.messages if m.message_id == message_id]
