@@ -7,10 +7,14 @@ as ``**********``. A bad value stops start-up with a message naming the variable
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -22,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as UnparsableSetting
 
 from lifecycle.campaigns.context import FrequencyCap, QuietHours, RuntimeContext, ShopInfo
 from lifecycle.config import EngineConfig
@@ -31,6 +36,8 @@ from lifecycle.localtime import parse_duration
 __all__ = ["ENV_PREFIX", "Settings", "SettingsError", "load_settings"]
 
 ENV_PREFIX = "LIFECYCLE_"
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+_UNPARSABLE_FIELD = re.compile(r'for field "([a-z_]+)"')
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 TopicName = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")]
@@ -101,7 +108,8 @@ class Settings(BaseSettings):
     due_bucket_seconds: Annotated[int, Field(ge=1, le=86400)] = 60
 
     smtp_host: str = "localhost"
-    smtp_port: Port = 25
+    #: Default by ``smtp_tls``: 25 for none, 587 for starttls, 465 for tls.
+    smtp_port: Port | None = None
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_tls: Literal["none", "starttls", "tls"] = "none"
@@ -140,6 +148,19 @@ class Settings(BaseSettings):
     @classmethod
     def _check_mailbox(cls, value: str | None) -> str | None:
         return None if value is None else _mailbox(value)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        url = urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError("must be an absolute URL like https://mail.shop.example")
+        if url.scheme == "http" and url.hostname not in _LOOPBACK_HOSTS:
+            raise ValueError(
+                "must use https (unsubscribe links carry a token; plain http is allowed only"
+                " for localhost)"
+            )
+        return value.rstrip("/")
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -183,10 +204,32 @@ def _variable(loc: tuple[int | str, ...]) -> str:
     return ENV_PREFIX + "__".join(str(part).upper() for part in loc) if loc else "(settings)"
 
 
+def _unparsable_json(prefix: str) -> list[tuple[str, str]]:
+    found = []
+    for variable, value in sorted(os.environ.items()):
+        if not variable.upper().startswith(prefix) or value.strip()[:1] not in ("[", "{"):
+            continue
+        try:
+            json.loads(value)
+        except json.JSONDecodeError as problem:
+            found.append((variable.upper(), str(problem)))
+    return found
+
+
 def load_settings() -> Settings:
     """Read and check the settings in the process environment."""
     try:
         return Settings()
+    except UnparsableSetting as exc:
+        # pydantic-settings names only the top-level field of a value it cannot parse.
+        field = _UNPARSABLE_FIELD.search(str(exc))
+        name = ENV_PREFIX + (field.group(1).upper() if field else "")
+        lines = [
+            f"{variable}: not valid JSON ({problem}); lists and objects are written as JSON,"
+            ' e.g. [5, 10] or {"start": "21:00"}'
+            for variable, problem in _unparsable_json(name)
+        ] or [f"{name} or one of {name}__*: cannot be parsed ({exc})"]
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
     except ValidationError as exc:
         lines = []
         for error in exc.errors(include_url=False, include_input=False):

@@ -40,16 +40,38 @@ def require_worker_settings(settings: Any) -> None:
     """Settings only the worker needs (replay and validate run without them)."""
     from streams.settings import SettingsError
 
-    if settings.unsubscribe_secret is None:
-        raise SettingsError(
-            "invalid settings:\n  LIFECYCLE_UNSUBSCRIBE_SECRET: required to sign unsubscribe links"
-            " in marketing mail; make one with:"
-            " python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    problems = []
+    secret = settings.unsubscribe_secret
+    if secret is None:
+        problems.append(
+            "LIFECYCLE_UNSUBSCRIBE_SECRET: required to sign unsubscribe links in marketing mail;"
+            " make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
         )
-    if len(settings.unsubscribe_secret.get_secret_value()) < 16:
-        raise SettingsError(
-            "invalid settings:\n  LIFECYCLE_UNSUBSCRIBE_SECRET: use at least 16 characters"
+    elif len(secret.get_secret_value()) < 16:
+        problems.append("LIFECYCLE_UNSUBSCRIBE_SECRET: use at least 16 characters")
+    if not settings.campaigns_dir.is_dir():
+        problems.append(
+            f"LIFECYCLE_CAMPAIGNS_DIR: {settings.campaigns_dir} is not a directory; point it at"
+            " the folder with your campaign files (the repository's is 'campaigns')"
         )
+    if settings.smtp_ca_file is not None:
+        problem = _ca_file_problem(settings.smtp_ca_file)
+        if problem:
+            problems.append(f"LIFECYCLE_SMTP_CA_FILE: {problem}")
+    if problems:
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))
+
+
+def _ca_file_problem(path: Any) -> str | None:
+    import ssl
+
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except FileNotFoundError:
+        return f"{path} does not exist"
+    except (OSError, ssl.SSLError) as exc:
+        return f"{path} is not a readable PEM bundle of CA certificates ({exc})"
+    return None
 
 
 def run_worker(settings: Any, campaigns: Any) -> None:

@@ -52,6 +52,18 @@ def test_events_schema_prints_the_contract() -> None:
             "LIFECYCLE_ENGINE__STAGES__AT_RISK_AFTER_DAYS",
         ),
         ("LIFECYCLE_MAIL_FROM", "nobody", "LIFECYCLE_MAIL_FROM"),
+        # A nested list that is not JSON: pydantic-settings itself names only "engine".
+        (
+            "LIFECYCLE_ENGINE__MILESTONES__ORDER_COUNTS",
+            "[5,10",
+            "LIFECYCLE_ENGINE__MILESTONES__ORDER_COUNTS: not valid JSON",
+        ),
+        ("LIFECYCLE_CAMPAIGN__CAPS", "[1", "LIFECYCLE_CAMPAIGN__CAPS: not valid JSON"),
+        ("LIFECYCLE_PUBLIC_BASE_URL", "ftp://shop.example", "LIFECYCLE_PUBLIC_BASE_URL"),
+        ("LIFECYCLE_PUBLIC_BASE_URL", "http://shop.example", "must use https"),
+        ("LIFECYCLE_CAMPAIGNS_DIR", "/nonexistent/campaigns", "LIFECYCLE_CAMPAIGNS_DIR"),
+        ("LIFECYCLE_SMTP_CA_FILE", "/nonexistent/ca.pem", "LIFECYCLE_SMTP_CA_FILE"),
+        ("LIFECYCLE_SMTP_CA_FILE", str(ROOT / "README.md"), "not a readable PEM bundle"),
     ],
 )
 def test_a_bad_setting_stops_start_up_naming_it(variable: str, value: str, expected: str) -> None:

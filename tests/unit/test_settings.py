@@ -1,0 +1,61 @@
+"""Settings read from the environment: defaults that depend on each other, and clear refusals."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from streams.delivery import smtp_settings
+from streams.settings import SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.upper().startswith("LIFECYCLE_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.mark.parametrize(("mode", "port"), [("none", 25), ("starttls", 587), ("tls", 465)])
+def test_the_smtp_port_follows_the_tls_mode_unless_set(
+    monkeypatch: pytest.MonkeyPatch, mode: str, port: int
+) -> None:
+    monkeypatch.setenv("LIFECYCLE_SMTP_TLS", mode)
+    assert smtp_settings(SimpleNamespace(settings=load_settings())).effective_port == port
+    monkeypatch.setenv("LIFECYCLE_SMTP_PORT", "2525")
+    assert smtp_settings(SimpleNamespace(settings=load_settings())).effective_port == 2525
+
+
+def test_a_nested_value_that_is_not_json_is_named_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIFECYCLE_ENGINE__STAGES__AT_RISK_AFTER_DAYS", "45")
+    monkeypatch.setenv("LIFECYCLE_ENGINE__MILESTONES__SPEND_TIERS", '[["gold", 500]')
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    [line] = str(refused.value).splitlines()[1:]
+    assert line.strip().startswith("LIFECYCLE_ENGINE__MILESTONES__SPEND_TIERS: not valid JSON")
+
+
+@pytest.mark.parametrize(
+    ("url", "accepted"),
+    [
+        ("https://mail.shop.example", True),
+        ("https://mail.shop.example/", True),
+        ("http://localhost:6066", True),
+        ("http://127.0.0.1:8080", True),
+        ("http://mail.shop.example", False),
+        ("mail.shop.example", False),
+        ("javascript:alert(1)", False),
+    ],
+)
+def test_unsubscribe_links_need_an_https_base_except_on_loopback(
+    monkeypatch: pytest.MonkeyPatch, url: str, accepted: bool
+) -> None:
+    monkeypatch.setenv("LIFECYCLE_PUBLIC_BASE_URL", url)
+    if accepted:
+        assert load_settings().public_base_url == url.rstrip("/")
+    else:
+        with pytest.raises(SettingsError, match="LIFECYCLE_PUBLIC_BASE_URL"):
+            load_settings()
