@@ -3,3 +3,13 @@ pytest_plugins = [
     "tests.support.smtp_fixtures",
     "tests.support.worker_fixtures",
 ]
+
+
+def pytest_report_header() -> str:
+    from streams.brokers import choose_broker
+
+    try:
+        broker = choose_broker()
+    except Exception as exc:  # the header must never stop the run; the fixtures report it
+        return f"broker for integration tests: none ({exc})"
+    return f"broker for integration tests: {broker.kind}"
