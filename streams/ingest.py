@@ -49,7 +49,26 @@ def _ingest_agent(worker: Worker, topic_name: str) -> Any:
                 )
                 metrics.events_dead_lettered.labels(topic_name, exc.kind).inc()
                 continue
-            await customer_events.send(key=event.customer_id.encode(), value=dump_event(event))
+            normalised = dump_event(event)
+            if len(normalised) > max_bytes:
+                # Normalising (defaults filled in, numbers as text) can grow a record past the
+                # limit the engine checks; refuse it here, where its original bytes are at hand.
+                await worker.dead_letters.publish(
+                    key=message.key,
+                    value=value,
+                    reason=(
+                        f"record is {len(normalised)} bytes once normalised; the limit is"
+                        f" {max_bytes} (LIFECYCLE_MAX_EVENT_BYTES)"
+                    ),
+                    kind="oversized",
+                    stage="ingest",
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                )
+                metrics.events_dead_lettered.labels(topic_name, "oversized").inc()
+                continue
+            await customer_events.send(key=event.customer_id.encode(), value=normalised)
             metrics.events_ingested.labels(topic_name, event.type).inc()
 
     ingest.__name__ = f"ingest_{topic_name.replace('.', '_').replace('-', '_')}"

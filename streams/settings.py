@@ -103,7 +103,9 @@ class Settings(BaseSettings):
     topic_dead_letter: TopicName = "lifecycle.dead-letter"
     topic_counters: TopicName = "lifecycle.counters"
 
-    max_event_bytes: Annotated[int, Field(ge=256, le=10 * 1024 * 1024)] = 64 * 1024
+    #: At most 512 KiB: a dead-lettered record (its bytes plus headers) must still fit the
+    #: producer's and the broker's default 1 MB message limit.
+    max_event_bytes: Annotated[int, Field(ge=256, le=512 * 1024)] = 64 * 1024
     tick_interval_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
     due_bucket_seconds: Annotated[int, Field(ge=1, le=86400)] = 60
 

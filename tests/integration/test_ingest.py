@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from lifecycle.events import dump_event, parse_event
 from streams.worker_process import wait_for
 from tests.factories import event_dict
 from tests.support.worker_fixtures import WorkerFactory
@@ -13,6 +14,16 @@ from tests.support.worker_fixtures import WorkerFactory
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 MAX_BYTES = 2048
+
+
+def grows_past_the_limit_when_normalised() -> dict:
+    """A valid order just under the limit whose normalised form (quantity filled in) is over it."""
+    order = event_dict("order.placed", "c-big", "2026-11-03T10:00:00+01:00", items=[])
+    while len(json.dumps(order)) + len(json.dumps({"sku": "s-000"})) + 2 <= MAX_BYTES:
+        order["items"].append({"sku": f"s-{len(order['items']):03d}"})
+    raw = json.dumps(order).encode()
+    assert len(raw) <= MAX_BYTES < len(dump_event(parse_event(raw, max_bytes=MAX_BYTES)))
+    return order
 
 
 def _headers(record) -> dict[str, str]:
@@ -45,10 +56,13 @@ async def test_bad_records_are_dead_lettered_and_good_ones_all_processed(
         ("support", b"", "empty"),
         ("support", b'{"pad": "' + b"x" * MAX_BYTES + b'"}', "oversized"),
         ("customers", b"[]", "not_object"),
+        ("orders", json.dumps(grows_past_the_limit_when_normalised()).encode(), "oversized"),
     ]
     # Interleave bad records between good ones, on keys that are not the customer id.
+    positions = {}
     for index, (topic, value, _) in enumerate(bad):
-        await kafka_kit.produce(env.topic(topic), [(f"junk-{index}", value)])
+        [where] = await kafka_kit.produce(env.topic(topic), [(f"junk-{index}", value)])
+        positions[value] = (where.partition, where.offset)
         await kafka_kit.produce(env.topic("customers"), [(f"order-key-{index}", good[index])])
     await kafka_kit.produce(env.topic("customers"), [(None, e) for e in good[len(bad) : 20]])
     await kafka_kit.produce(env.topic("orders"), [(f"o-{i}", e) for i, e in enumerate(good[20:])])
@@ -61,7 +75,9 @@ async def test_bad_records_are_dead_lettered_and_good_ones_all_processed(
         assert headers["lifecycle.reason-kind"] == kind
         assert headers["lifecycle.source-topic"] == env.topic(topic)
         assert headers["lifecycle.stage"] == "ingest"
-        assert int(headers["lifecycle.source-offset"]) >= 0
+        partition, offset = positions[value]
+        assert int(headers["lifecycle.source-partition"]) == partition
+        assert int(headers["lifecycle.source-offset"]) == offset
         assert headers["lifecycle.reason"]
     assert "occurred_at" in by_value[json.dumps(no_offset).encode()]["lifecycle.reason"]
 
