@@ -134,6 +134,7 @@ def _clean(output: Path) -> None:
     for old in (output / "mail").glob("*.eml"):
         old.unlink()
     shutil.rmtree(output / "worker-data", ignore_errors=True)
+    (output / "worker.log").unlink(missing_ok=True)
     output.mkdir(parents=True, exist_ok=True)
 
 

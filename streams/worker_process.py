@@ -91,7 +91,7 @@ class WorkerProcess:
         log.close()
         try:
             await wait_for(self.is_ready, lambda ok: ok, within=ready_within)
-        except AssertionError as exc:
+        except (AssertionError, TimeoutError) as exc:
             raise AssertionError(
                 f"worker not ready in {ready_within}s:\n{self.log_tail()}"
             ) from exc
