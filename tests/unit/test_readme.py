@@ -37,3 +37,20 @@ def test_every_lifecycle_command_in_the_readme_parses() -> None:
     for line in lines:
         argv = shlex.split(line.split(" > ")[0].split(" | ")[0])
         parser.parse_args(argv)  # an unknown command or option exits and fails the test
+
+
+def test_the_contract_table_marks_exactly_the_required_fields() -> None:
+    from lifecycle.events import event_json_schema
+
+    schema = event_json_schema()
+    always = {"event_id", "customer_id", "occurred_at", "type"}
+    section = README[README.index("## Event contract") :]
+    section = section[: section.index("\n## ", 1)]
+    rows = re.findall(r"^\| `([a-z]+\.[a-z_]+)` \| (.+) \|$", section, flags=re.MULTILINE)
+    documented = {kind: set(re.findall(r"\*\*`([a-z_]+)`\*\*", text)) for kind, text in rows}
+    for kind, ref in schema["discriminator"]["mapping"].items():
+        model = schema["$defs"][ref.rsplit("/", 1)[-1]]
+        required = set(model.get("required", ())) - always
+        if kind == "order.placed":
+            required |= set(schema["$defs"]["OrderItem"]["required"])
+        assert documented.get(kind) == required, kind
