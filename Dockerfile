@@ -10,7 +10,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY lifecycle ./lifecycle
 COPY streams ./streams
-RUN pip install --no-cache-dir . && useradd --system --home /var/lib/lifecycle lifecycle \
+RUN pip install --no-cache-dir '.[rocksdb]' && useradd --system --home /var/lib/lifecycle lifecycle \
     && mkdir -p /var/lib/lifecycle && chown lifecycle /var/lib/lifecycle
 COPY campaigns ./campaigns
 

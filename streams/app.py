@@ -84,7 +84,7 @@ def build_faust_app(settings: Settings) -> faust.App:
         broker=[
             f"kafka://{server.strip()}" for server in settings.kafka_bootstrap_servers.split(",")
         ],
-        store="memory://",
+        store=f"{settings.store}://",
         autodiscover=False,
         datadir=str(settings.data_dir),
         topic_partitions=settings.partitions,

@@ -7,6 +7,7 @@ as ``**********``. A bad value stops start-up with a message naming the variable
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -141,6 +142,9 @@ class Settings(BaseSettings):
     unsubscribe_max_age_days: Annotated[int, Field(ge=1)] = 365
 
     data_dir: Path = Path(".lifecycle-data")
+    #: Where tables live: in memory (restored from changelogs at every start) or in RocksDB
+    #: under ``data_dir`` (kept across restarts; only the changelog tail is replayed).
+    store: Literal["memory", "rocksdb"] = "memory"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     engine: EngineConfig = EngineConfig()
@@ -150,6 +154,15 @@ class Settings(BaseSettings):
     @classmethod
     def _check_mailbox(cls, value: str | None) -> str | None:
         return None if value is None else _mailbox(value)
+
+    @field_validator("store")
+    @classmethod
+    def _check_store(cls, value: str) -> str:
+        if value == "rocksdb" and importlib.util.find_spec("rocksdict") is None:
+            raise ValueError(
+                "rocksdb needs the rocksdict package: pip install 'lifecycle-worker[rocksdb]'"
+            )
+        return value
 
     @field_validator("public_base_url")
     @classmethod

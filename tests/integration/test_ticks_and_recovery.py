@@ -22,12 +22,15 @@ def _signals(records, name: str) -> list[dict]:
     return [b for b in bodies if b["metric"] == "signals" and b["labels"]["signal"] == name]
 
 
+# RocksDB keeps the tables on disk across the kill; memory rebuilds them from changelogs.
+@pytest.mark.parametrize("store", ["memory", "rocksdb"])
 async def test_due_customers_are_woken_once_across_a_sigkill_and_restart(
-    worker_factory: WorkerFactory, kafka_kit, smtp_server
+    worker_factory: WorkerFactory, kafka_kit, smtp_server, store: str
 ) -> None:
     days = DUE_AFTER / timedelta(days=1)
     env, worker = await worker_factory(
         smtp_port=smtp_server.port,
+        LIFECYCLE_STORE=store,
         LIFECYCLE_ENGINE__MILESTONES__NO_ORDER_AFTER_SIGNUP_DAYS=json.dumps([days]),
     )
     signed_up_at = datetime.now(UTC).replace(microsecond=0)

@@ -59,3 +59,21 @@ def test_unsubscribe_links_need_an_https_base_except_on_loopback(
     else:
         with pytest.raises(SettingsError, match="LIFECYCLE_PUBLIC_BASE_URL"):
             load_settings()
+
+
+def test_the_rocksdb_store_without_its_package_is_refused_with_the_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "rocksdict" else real_find_spec(name, *a),
+    )
+    monkeypatch.setenv("LIFECYCLE_STORE", "rocksdb")
+    with pytest.raises(SettingsError, match=r"LIFECYCLE_STORE: .*\[rocksdb\]"):
+        load_settings()
+    monkeypatch.setenv("LIFECYCLE_STORE", "memory")
+    assert load_settings().store == "memory"
