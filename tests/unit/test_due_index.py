@@ -161,3 +161,25 @@ def test_the_directory_is_empty_once_everyone_is_unfiled(offsets) -> None:
     for customer, due in filed.items():
         index.reschedule(customer, due, None)
     assert store.data == {}
+
+
+def test_entries_filed_by_the_old_cursor_index_are_still_found() -> None:
+    # The layout an older worker left in its changelog: buckets and a cursor, no directory.
+    store = MemoryDueIndexStore()
+    index = DueIndex(store, partition=0, bucket_seconds=60)
+    soon, later = T0 + timedelta(minutes=3), T0 + timedelta(days=2)
+    for customer, due in (("old-soon", soon), ("old-later", later)):
+        key = f"due:0:{index.bucket_of(due)}".encode()
+        micros = (due - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+        store.put(key, f'[["{customer}",{micros}]]'.encode())
+    store.put(b"due:0:cursor", str(index.bucket_of(T0)).encode())
+    index.reschedule("new", None, T0 + timedelta(minutes=5))
+
+    assert [c for _, c in index.candidates(T0 + timedelta(minutes=1))] == []
+    assert [c for _, c in index.candidates(T0 + timedelta(minutes=10))] == ["old-soon", "new"]
+    index.reschedule("old-soon", soon, None)
+    index.reschedule("new", T0 + timedelta(minutes=5), None)
+    store.reads = 0
+    assert [c for _, c in index.candidates(T0 + timedelta(minutes=11))] == []
+    assert store.reads <= 4  # the old walk only covers the minute since the last tick
+    assert [c for _, c in index.candidates(later)] == ["old-later"]
