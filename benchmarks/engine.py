@@ -25,7 +25,7 @@ from lifecycle.apply import apply
 from lifecycle.config import EngineConfig, MilestoneConfig
 from lifecycle.due_index import DueIndex, MemoryDueIndexStore
 from lifecycle.engine import Engine
-from lifecycle.events import parse_event
+from lifecycle.events import Event, parse_event
 from lifecycle.partition import MemoryStateStore, PartitionProcessor
 from lifecycle.replay import Replay, sorted_history
 from lifecycle.state import CustomerState
@@ -34,7 +34,7 @@ from streams.demo_traffic import generate
 from streams.settings import Settings
 
 
-def _history(customers: int) -> list:
+def _history(customers: int) -> list[Event]:
     now = datetime(2026, 11, 1, tzinfo=UTC)
     raw = [json.dumps(t.event).encode() for t in generate(now, customers, seed=3)]
     return sorted_history(parse_event(r) for r in raw)
