@@ -9,6 +9,12 @@ Rules that tests pin down:
   carries (counts, spend, first/last times by their own timestamps, activity on its own
   day), but signals it causes carry the clock's time, timers that already fired stay
   fired, and a late order does not reactivate a customer who slipped away after it.
+* Several orders on one local day count as one purchase day, in any arrival order, as
+  long as the late order's day is among the customer's last ``RECENT_PURCHASE_DAYS``
+  distinct purchase days (or before the first, or after the last). A late order dated
+  between the first purchase day and that window cannot be told apart from one on a
+  forgotten day; it is counted as an order (count, spend) but not as a new purchase day.
+  The state stays bounded; the cost is an undercount of ``purchase_days`` in that case.
 * Consent is decided by timestamp: a consent statement older than the one on file is
   ignored, whatever order they arrive in.
 """
@@ -37,11 +43,13 @@ from lifecycle.signals import Signal
 from lifecycle.stages import change_stage, stage_after_order
 from lifecycle.state import CustomerState, OrderStats, Profile
 
-__all__ = ["apply", "is_duplicate"]
+__all__ = ["RECENT_PURCHASE_DAYS", "apply", "is_duplicate", "is_new_purchase_day"]
 
 _DAY = timedelta(days=1)
 _RECENT_ORDERS = 32
 _MAX_OPEN_TICKETS = 50
+#: How many of the latest distinct purchase days a state remembers (about 4 bytes each).
+RECENT_PURCHASE_DAYS = 32
 
 
 def is_duplicate(state: CustomerState, event: Event) -> bool:
@@ -170,13 +178,10 @@ def _count_order(before: OrderStats, event: OrderPlaced, day: int) -> OrderStats
     in_order = before.last_at is None or at >= before.last_at
     if in_order:
         changes.update(last_at=at, last_order_id=event.order_id, last_total=event.total)
-    new_day = before.last_purchase_day is None or (
-        day != before.last_purchase_day.toordinal()
-        and (before.first_purchase_day is None or day != before.first_purchase_day.toordinal())
-    )
-    if new_day:
+    if is_new_purchase_day(before, day):
         as_date = date.fromordinal(day)
         changes["purchase_days"] = before.purchase_days + 1
+        changes["recent_purchase_days"] = _remember_day(before, day)
         if before.first_purchase_day is None or as_date < before.first_purchase_day:
             changes["first_purchase_day"] = as_date
         if before.last_purchase_day is None or as_date > before.last_purchase_day:
@@ -193,6 +198,37 @@ def _count_order(before: OrderStats, event: OrderPlaced, day: int) -> OrderStats
                 interval_m2=before.interval_m2 + delta * (interval - mean),
             )
     return before.model_copy(update=changes)
+
+
+def _known_days(orders: OrderStats) -> tuple[int, ...]:
+    """The remembered purchase days; a state from before they were kept knows its last."""
+    if orders.recent_purchase_days or orders.last_purchase_day is None:
+        return orders.recent_purchase_days
+    return (orders.last_purchase_day.toordinal(),)
+
+
+def is_new_purchase_day(orders: OrderStats, day: int) -> bool:
+    """Whether an order on local day ``day`` (ordinal) adds a purchase day.
+
+    The remembered days are the latest distinct purchase days, so every counted day at or
+    after the oldest of them is among them. A day before that and after the first purchase
+    day is new only if every counted day is remembered; otherwise it cannot be told apart
+    from a forgotten one, and it is taken as already counted.
+    """
+    first = orders.first_purchase_day
+    if first is None:
+        return True
+    known = _known_days(orders)
+    first_day = first.toordinal()
+    if day == first_day or day in known:
+        return False
+    if day < first_day or not known or day > known[0]:
+        return True
+    return orders.purchase_days <= len(set(known) | {first_day})
+
+
+def _remember_day(orders: OrderStats, day: int) -> tuple[int, ...]:
+    return tuple(sorted({*_known_days(orders), day}))[-RECENT_PURCHASE_DAYS:]
 
 
 def _order_milestones(

@@ -7,6 +7,7 @@ the nearest valid name), the JSON Schema, the README table and template personal
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -105,6 +106,14 @@ def _tickets_in_window(state: CustomerState, now: datetime, cfg: EngineConfig) -
     return sum(1 for d in state.support.ticket_days if d > oldest)
 
 
+def _interval_stddev(state: CustomerState) -> float | None:
+    """Sample standard deviation of the purchase intervals (Welford's M2 over n - 1)."""
+    orders = state.orders
+    if orders.interval_count < 2:
+        return None
+    return round(math.sqrt(max(0.0, orders.interval_m2) / (orders.interval_count - 1)), 2)
+
+
 def _aov(state: CustomerState) -> Decimal | None:
     orders = state.orders
     if orders.count == 0:
@@ -180,6 +189,12 @@ _LIST: tuple[Attribute, ...] = (
         lambda s, n, c: round(s.orders.interval_mean_days, 2) if s.orders.interval_count else None,
     ),
     Attribute(
+        "purchase_interval_stddev_days",
+        "number",
+        "Standard deviation of the days between purchases (needs 3+ purchase days).",
+        lambda s, n, c: _interval_stddev(s),
+    ),
+    Attribute(
         "days_since_last_login",
         "number",
         "Days since the latest login.",
@@ -207,7 +222,8 @@ _LIST: tuple[Attribute, ...] = (
     Attribute(
         "tickets_90d",
         "number",
-        "Tickets opened in the repeated-tickets window.",
+        "Tickets opened in the last SUPPORT__REPEATED_TICKETS_WINDOW_DAYS local days (90 by"
+        " default; the name keeps the default).",
         _tickets_in_window,
     ),
     Attribute("last_csat", "number", "Latest CSAT (1-5).", lambda s, n, c: s.support.last_csat),

@@ -100,7 +100,12 @@ class OverdueConfig(_Frozen):
 
 
 class ChurnModelConfig(_Frozen):
-    """BG/NBD churn risk; parameters come from ``lifecycle model fit``. Disabled without them."""
+    """BG/NBD churn risk; parameters come from ``lifecycle model fit``. Disabled without them.
+
+    The fit's JSON object can be pasted as it is (``LIFECYCLE_ENGINE__CHURN='{...}'``): its
+    ``log_likelihood`` and ``customers`` are accepted as a record of the fit and not used.
+    Any other unknown key is still an error.
+    """
 
     enabled: bool = False
     r: Annotated[float, Field(gt=0)] = 0.243
@@ -109,6 +114,9 @@ class ChurnModelConfig(_Frozen):
     b: Annotated[float, Field(gt=0)] = 2.426
     time_unit: Literal["day", "week"] = "week"
     threshold: Annotated[float, Field(gt=0, lt=1)] = 0.3
+    #: Informational, from ``lifecycle model fit``: the fit's log-likelihood and sample size.
+    log_likelihood: float | None = None
+    customers: Annotated[int, Field(ge=0)] | None = None
 
 
 class SupportConfig(_Frozen):

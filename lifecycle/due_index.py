@@ -1,14 +1,16 @@
 """The per-partition due index: which customers need a look at which time.
 
-Customers are filed in time buckets (one key per bucket). A tick reads only the buckets
-between the partition's cursor and the tick time, so its cost follows the number of
-customers due, never the number of customers. The storage is behind
+Customers are filed in time buckets (one key per bucket). A tick reads only the non-empty
+buckets up to the tick time (found through a small directory, see :class:`DueIndex`), so
+its cost follows the number of customers due, never the number of customers nor how far
+back a due time was filed. The storage is behind
 :class:`DueIndexStore` so the same logic runs over a Faust table in the worker and over a
 dict in replay and tests.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Iterator, MutableMapping
 from datetime import UTC, datetime, timedelta
@@ -57,13 +59,25 @@ class DueIndex:
 
     Each bucket holds ``[customer_id, due epoch microseconds]`` pairs, so a tick can tell
     who is due without reading any state: a state is read only for a customer that is due.
+
+    A directory of non-empty buckets lets a tick skip empty ones. With ``FANOUT = (60,
+    24)`` and one-minute buckets: per hour the list of its non-empty buckets, per day the
+    list of its non-empty hours, and one list of non-empty days. A tick reads the day list,
+    the due days, the due hours and the due buckets, whatever time the oldest entry was
+    filed for (a walk from a cursor would read every empty minute since a due time filed a
+    year back). The directory changes only when a bucket, hour or day becomes empty or
+    non-empty, and each list it rewrites is short (at most 60 or 24 numbers; the day list
+    holds one number per day that has anyone due).
     """
+
+    FANOUT: tuple[int, ...] = (60, 24)
 
     def __init__(self, store: DueIndexStore, partition: int, bucket_seconds: int = 60) -> None:
         self.store = store
         self.partition = partition
         self.bucket_seconds = bucket_seconds
-        self._cursor_key = f"due:{partition}:cursor".encode()
+        #: Written by the index before the directory existed; see :meth:`_adopt_legacy`.
+        self._legacy_cursor_key = f"due:{partition}:cursor".encode()
 
     def bucket_of(self, at: datetime) -> int:
         return int(at.timestamp() // self.bucket_seconds)
@@ -75,15 +89,85 @@ class DueIndex:
         raw = self.store.get(self._key(bucket))
         return [(str(c), int(t)) for c, t in json.loads(raw)] if raw else []
 
-    def _write(self, bucket: int, entries: list[tuple[str, int]]) -> None:
+    def _ints(self, key: bytes) -> list[int]:
+        raw = self.store.get(key)
+        return [int(n) for n in json.loads(raw)] if raw else []
+
+    def _put_ints(self, key: bytes, values: list[int]) -> None:
+        if values:
+            self.store.put(key, json.dumps(values, separators=(",", ":")).encode())
+        else:
+            self.store.delete(key)
+
+    def _write(self, bucket: int, entries: list[tuple[str, int]], was_empty: bool) -> None:
         if entries:
             self.store.put(self._key(bucket), json.dumps(entries, separators=(",", ":")).encode())
+            if was_empty:
+                self._file(0, bucket)
         else:
             self.store.delete(self._key(bucket))
+            if not was_empty:
+                self._unfile(0, bucket)
+
+    def _dir_key(self, level: int, group: int | None) -> bytes:
+        """Key of the list of non-empty level-``level`` units in ``group`` (None: the top)."""
+        if group is None:
+            return f"due:{self.partition}:dirs".encode()
+        return f"due:{self.partition}:dir{level}:{group}".encode()
+
+    def _list_key(self, level: int, unit: int) -> bytes:
+        """The directory that lists ``unit`` (a bucket at level 0, an hour at 1, ...)."""
+        if level == len(self.FANOUT):
+            return self._dir_key(level, None)
+        return self._dir_key(level, unit // self.FANOUT[level])
+
+    def _file(self, level: int, unit: int) -> None:
+        key = self._list_key(level, unit)
+        units = self._ints(key)
+        if unit in units:
+            return
+        if not units and level < len(self.FANOUT):
+            self._file(level + 1, unit // self.FANOUT[level])
+        bisect.insort(units, unit)
+        self._put_ints(key, units)
+
+    def _unfile(self, level: int, unit: int) -> None:
+        key = self._list_key(level, unit)
+        units = self._ints(key)
+        if unit not in units:
+            return
+        units.remove(unit)
+        self._put_ints(key, units)
+        if not units and level < len(self.FANOUT):
+            self._unfile(level + 1, unit // self.FANOUT[level])
+
+    def _due_buckets(self, now: datetime) -> list[int]:
+        last = self.bucket_of(now)
+        spans = [1]
+        for fanout in self.FANOUT:
+            spans.append(spans[-1] * fanout)
+        due: list[int] = []
+
+        def walk(level: int, units: list[int]) -> None:
+            for unit in units:
+                if unit * spans[level] > last:
+                    break
+                if level == 0:
+                    due.append(unit)
+                else:
+                    walk(level - 1, self._ints(self._dir_key(level - 1, unit)))
+
+        walk(len(self.FANOUT), self._ints(self._dir_key(len(self.FANOUT), None)))
+        return due
 
     def cursor(self) -> int | None:
-        raw = self.store.get(self._cursor_key)
-        return int(raw) if raw else None
+        """The earliest non-empty bucket (None: nobody is filed)."""
+        units = self._ints(self._dir_key(len(self.FANOUT), None))
+        for level in range(len(self.FANOUT) - 1, -1, -1):
+            if not units:
+                return None
+            units = self._ints(self._dir_key(level, units[0]))
+        return units[0] if units else None
 
     def reschedule(self, customer_id: str, old: datetime | None, new: datetime | None) -> None:
         """Move a customer's entry from due time ``old`` to ``new`` (None: not filed)."""
@@ -91,49 +175,56 @@ class DueIndex:
             return
         if old is not None and new is not None and self.bucket_of(old) == self.bucket_of(new):
             bucket = self.bucket_of(new)  # one read-modify-write instead of two
-            entries = [e for e in self._entries(bucket) if e != (customer_id, _micros(old))]
-            self._write(bucket, [*entries, (customer_id, _micros(new))])
+            before = self._entries(bucket)
+            entries = [e for e in before if e != (customer_id, _micros(old))]
+            self._write(bucket, [*entries, (customer_id, _micros(new))], was_empty=not before)
             return
         if old is not None:
             bucket = self.bucket_of(old)
             entries = self._entries(bucket)
             kept = [e for e in entries if e != (customer_id, _micros(old))]
             if len(kept) != len(entries):
-                self._write(bucket, kept)
+                self._write(bucket, kept, was_empty=False)
         if new is not None:
             bucket = self.bucket_of(new)
             entries = self._entries(bucket)
             entry = (customer_id, _micros(new))
             if entry not in entries:
-                entries.append(entry)
-                self._write(bucket, entries)
-            cursor = self.cursor()
-            if cursor is None or bucket < cursor:
-                self.store.put(self._cursor_key, str(bucket).encode())
+                self._write(bucket, [*entries, entry], was_empty=not entries)
 
     def candidates(self, now: datetime) -> Iterator[tuple[datetime, str]]:
         """(filed due time, customer) for every entry due at or before ``now``, oldest first.
 
         The caller reads each customer's state, handles it and calls :meth:`reschedule`;
-        then :meth:`advance_cursor` once the tick is done.
+        then :meth:`advance_cursor` once the tick is done. Only non-empty buckets are read.
         """
-        cursor = self.cursor()
-        if cursor is None:
-            return
         limit = _micros(now)
-        for bucket in range(cursor, self.bucket_of(now) + 1):
+        self._adopt_legacy(now)
+        for bucket in self._due_buckets(now):
             for customer_id, due in sorted(self._entries(bucket), key=lambda e: e[1]):
                 if due <= limit:
                     yield _EPOCH + timedelta(microseconds=due), customer_id
 
-    def advance_cursor(self, now: datetime) -> None:
-        """Move the cursor to the first bucket that still has entries, at most ``now``'s."""
-        cursor = self.cursor()
-        if cursor is None:
+    def _adopt_legacy(self, now: datetime) -> None:
+        """File buckets written before the directory existed, as time reaches them.
+
+        The old index kept only a cursor and walked every bucket from it. Its buckets are
+        still in the store (a changelog from an older worker), and some lie in the future,
+        so each tick walks the old way from that cursor up to ``now`` (the buckets elapsed
+        since the last tick, as before), files the non-empty ones, and moves the cursor
+        past ``now``. A store that never had the old cursor pays one read per tick.
+        """
+        raw = self.store.get(self._legacy_cursor_key)
+        if not raw:
             return
         last = self.bucket_of(now)
-        bucket = cursor
-        while bucket < last and not self._entries(bucket):
-            bucket += 1
-        if bucket != cursor:
-            self.store.put(self._cursor_key, str(bucket).encode())
+        for bucket in range(int(raw), last + 1):
+            if self.store.get(self._key(bucket)):
+                self._file(0, bucket)
+        self.store.put(self._legacy_cursor_key, str(last + 1).encode())
+
+    def advance_cursor(self, now: datetime) -> None:
+        """Nothing to do: the directory already lists only non-empty buckets.
+
+        Kept so callers written against the cursor walk keep working.
+        """

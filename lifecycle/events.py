@@ -18,12 +18,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
 )
 
 from lifecycle.exceptions import EventError
@@ -31,6 +33,7 @@ from lifecycle.exceptions import EventError
 __all__ = [
     "DEFAULT_MAX_EVENT_BYTES",
     "EVENT_TYPES",
+    "MONEY_PATTERN",
     "ConsentChanged",
     "CustomerLoggedIn",
     "CustomerSignedUp",
@@ -60,6 +63,9 @@ def _require_offset_string(value: Any) -> Any:
     # Epoch numbers and naive strings are ambiguous about the zone; the contract wants
     # the producer to say which instant it means.
     if isinstance(value, datetime):
+        # A datetime built in Python (not parsed from JSON) must be aware too.
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("has no UTC offset; add one, e.g. +01:00 or Z")
         return value
     if not isinstance(value, str):
         raise ValueError(
@@ -94,12 +100,27 @@ def _normalise_locale(value: str) -> str:
     return value.replace("_", "-")
 
 
-Timestamp = Annotated[datetime, BeforeValidator(_require_offset_string)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_require_offset_string)]
 Email = Annotated[str, Field(max_length=254), AfterValidator(_check_email)]
 TimeZoneName = Annotated[str, Field(max_length=64), AfterValidator(_check_timezone)]
 Locale = Annotated[str, Field(max_length=35), AfterValidator(_normalise_locale)]
 Identifier = Annotated[str, Field(min_length=1, max_length=200)]
-Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False)]
+#: Money as text in the canonical form: digits, optionally a point and up to 4 decimals.
+MONEY_PATTERN = r"^[0-9]{1,14}(\.[0-9]{1,4})?$"
+Money = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": MONEY_PATTERN},
+            ]
+        }
+    ),
+]
+#: Counts and scores: JSON integers only (``true`` is not 1, ``"7"`` is not 7).
+StrictCount = Annotated[int, Field(strict=True)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 ShortText = Annotated[str, Field(max_length=500)]
 
@@ -142,7 +163,7 @@ class OrderItem(BaseModel):
 
     sku: Identifier
     name: ShortText | None = None
-    quantity: Annotated[int, Field(ge=1, le=100_000)] = 1
+    quantity: Annotated[StrictCount, Field(ge=1, le=100_000)] = 1
     price: Money | None = None
 
 
@@ -175,13 +196,13 @@ class SupportTicketOpened(_EventBase):
 class SupportTicketResolved(_EventBase):
     type: Literal["support.ticket_resolved"]
     ticket_id: Identifier
-    csat: Annotated[int, Field(ge=1, le=5)] | None = None
-    ces: Annotated[int, Field(ge=1, le=7)] | None = None
+    csat: Annotated[StrictCount, Field(ge=1, le=5)] | None = None
+    ces: Annotated[StrictCount, Field(ge=1, le=7)] | None = None
 
 
 class NpsSurveyAnswered(_EventBase):
     type: Literal["survey.nps"]
-    score: Annotated[int, Field(ge=0, le=10)]
+    score: Annotated[StrictCount, Field(ge=0, le=10)]
     comment: Annotated[str, Field(max_length=2000)] | None = None
 
 

@@ -3,6 +3,7 @@
 Output records (one JSON object per line in ``lifecycle replay``) are stable:
 
 * ``{"kind": "signal", "at", "customer_id", "signal", "signal_kind", "cause", ...data}``
+  (a data key with one of those names never replaces them)
 * ``{"kind": "decision", "at", "customer_id", "campaign", "variant", "step", "outcome",
   "template", ...}`` from the campaign runtime, plus its journey records.
 """
@@ -23,14 +24,15 @@ __all__ = ["Replay", "outcome_records", "signal_record", "sorted_history"]
 
 
 def signal_record(customer_id: str, signal: Signal) -> dict[str, Any]:
+    # Data first, the stable fields last: a signal's data can never overwrite them.
     return {
+        **signal.data,
         "kind": "signal",
         "at": signal.at.astimezone(UTC).isoformat(),
         "customer_id": customer_id,
         "signal": signal.name,
         "signal_kind": signal.kind,
         "cause": signal.cause,
-        **signal.data,
     }
 
 

@@ -58,6 +58,10 @@ class OrderStats(_Value):
     purchase_days: int = 0
     first_purchase_day: date | None = None
     last_purchase_day: date | None = None
+    #: The most recent distinct purchase days (date ordinals, ascending, at most
+    #: ``apply.RECENT_PURCHASE_DAYS``), so a late order on a day already counted is not
+    #: counted again whatever the arrival order. See :func:`lifecycle.apply.is_new_purchase_day`.
+    recent_purchase_days: tuple[int, ...] = ()
     #: Welford running mean/M2 of the days between purchases on distinct days, in order.
     interval_count: int = 0
     interval_mean_days: float = 0.0

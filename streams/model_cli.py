@@ -7,8 +7,12 @@ ignored). ``date`` is an ISO date or datetime and counts on its calendar date as
 ``amount`` is a non-negative decimal, checked but not used by the BG/NBD. Orders after
 ``--until`` are ignored; it defaults to the last date in the file.
 
-Prints one JSON object: ``r``, ``alpha``, ``a``, ``b``, ``log_likelihood``, ``customers``,
-``time_unit`` and ``until``. Exit status: 0 on success, 2 for bad input (the message names
+Prints one JSON object with exactly ``r``, ``alpha``, ``a``, ``b``, ``log_likelihood`` and
+``customers``: ready to paste as ``LIFECYCLE_ENGINE__CHURN='<output>'`` (the engine accepts
+the last two as a record of the fit). The time unit and calibration end go to one line on
+stderr, with the setting to add when the unit is not the engine's default (week).
+
+Exit status: 0 on success, 2 for bad input (the message names
 the file and line), 1 when the data cannot be fitted.
 """
 
@@ -98,10 +102,13 @@ def run(args: argparse.Namespace) -> int:
         "b": result.params.b,
         "log_likelihood": result.log_likelihood,
         "customers": result.customers,
-        "time_unit": time_unit.value,
-        "until": until.isoformat(),
     }
     print(json.dumps(output))
+    # The unit and period are not churn settings of their own; say them where a human reads.
+    note = f"lifecycle model fit: time_unit={time_unit.value} until={until.isoformat()}"
+    if time_unit is not TimeUnit.WEEK:
+        note += f" (also set LIFECYCLE_ENGINE__CHURN__TIME_UNIT={time_unit.value})"
+    print(note, file=sys.stderr)
     return 0
 
 

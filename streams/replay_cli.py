@@ -10,15 +10,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lifecycle.engine import Engine
 from lifecycle.events import Event, parse_event
 from lifecycle.exceptions import EventError, LifecycleError
 from lifecycle.localtime import parse_duration
 from lifecycle.replay import Replay, sorted_history
+
+if TYPE_CHECKING:
+    from lifecycle.engine import CampaignRuntime
+    from streams.settings import Settings
 
 __all__ = ["add_parser", "read_history"]
 
@@ -50,16 +54,15 @@ def read_history(path: Path, max_bytes: int) -> tuple[list[Event], list[str]]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from streams.campaign_loading import load_campaign_runtime
     from streams.settings import load_settings
 
     try:
-        tick = parse_duration(args.tick)
+        tick = _parse_tick(args.tick)
         until = _parse_until(args.until)
         settings = load_settings()
         if args.campaigns is not None:
             settings = settings.model_copy(update={"campaigns_dir": args.campaigns})
-        campaigns = load_campaign_runtime(settings)
+        campaigns = _load_campaigns(settings, given=args.campaigns is not None)
     except (ValueError, LifecycleError) as exc:
         print(f"lifecycle replay: {exc}", file=sys.stderr)
         return 2
@@ -75,6 +78,27 @@ def _run(args: argparse.Namespace) -> int:
         out.write(json.dumps(record, default=str, ensure_ascii=False) + "\n")
     out.flush()
     return 1 if problems else 0
+
+
+def _parse_tick(text: str) -> timedelta:
+    try:
+        tick = parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"--tick {text!r}: {exc}") from None
+    if tick <= timedelta(0):
+        raise ValueError(f"--tick {text!r}: the tick interval must be positive, e.g. 1h")
+    return tick
+
+
+def _load_campaigns(settings: Settings, *, given: bool) -> CampaignRuntime:
+    from streams.campaign_loading import load_campaign_runtime
+
+    try:
+        return load_campaign_runtime(settings)
+    except OSError as exc:
+        source = "--campaigns" if given else "--campaigns (default from LIFECYCLE_CAMPAIGNS_DIR)"
+        reason = exc.strerror or str(exc)
+        raise ValueError(f"{source} {str(settings.campaigns_dir)!r}: {reason}") from None
 
 
 def _parse_until(text: str | None) -> datetime | None:

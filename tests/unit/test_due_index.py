@@ -82,6 +82,7 @@ def test_a_tick_reads_only_due_customers_among_100k() -> None:
         index.reschedule(state.customer_id, None, due)
     tick_at = T0 + timedelta(hours=1)
     woken = []
+    due_store.reads = 0
     for state in processor.due_states(tick_at):
         outcome = processor.on_due(state, tick_at)
         processor.commit(outcome)
@@ -90,10 +91,14 @@ def test_a_tick_reads_only_due_customers_among_100k() -> None:
     assert len(woken) == due_now
     assert [s for _, s in woken if s != ["signup_anniversary"]] == []
     assert processor.tick_state_reads == due_now  # not 100k
+    # Due-index reads: the directory (day list, day, hour) plus about one bucket read per
+    # due customer to find and one to refile it; not the ~130k buckets filed.
+    assert due_store.reads <= 6 * due_now
     # The next tick finds nobody due and reads nobody.
     processor.tick_state_reads = 0
     assert list(processor.due_states(tick_at + timedelta(minutes=1))) == []
     assert processor.tick_state_reads == 0
+    assert due_store.reads <= 6 * due_now + 5
     # The woken customers moved to next year's anniversary.
     assert states.get("c0").next_due_at == T0.replace(year=2027)  # type: ignore[union-attr]
 
@@ -124,3 +129,57 @@ def test_a_replayed_event_refiles_a_customer_whose_index_entry_was_lost() -> Non
     index.reschedule("a", due, None)  # the crash kept the state, lost the index write
     processor.commit(processor.on_event(signup))  # the replay is a duplicate...
     assert [c for _, c in index.candidates(due)] == ["a"]  # ...that files the customer again
+
+
+def test_a_due_time_filed_a_year_back_costs_a_tick_few_bucket_reads() -> None:
+    store = MemoryDueIndexStore()
+    index = DueIndex(store, partition=0, bucket_seconds=60)
+    index.reschedule("fresh", None, T0 + timedelta(days=30))
+    for k in range(3):
+        tick = T0 + timedelta(minutes=k)
+        # A backlog customer handled now turns out to have been due a year ago.
+        index.reschedule(f"backlog{k}", None, tick - timedelta(days=365))
+        store.reads = 0
+        found = list(index.candidates(tick))
+        assert [c for _, c in found] == [f"backlog{k}"]
+        for due, customer in found:
+            index.reschedule(customer, due, tick + timedelta(days=40))
+        index.advance_cursor(tick)
+        assert store.reads <= 20  # a cursor walk read 1,051,206 empty minute buckets here
+    assert index.cursor() == index.bucket_of(T0 + timedelta(days=30))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(-600_000, 600_000), min_size=1, max_size=30))
+def test_the_directory_is_empty_once_everyone_is_unfiled(offsets) -> None:
+    store = MemoryDueIndexStore()
+    index = DueIndex(store, partition=0, bucket_seconds=60)
+    filed = {f"c{n}": T0 + timedelta(seconds=s) for n, s in enumerate(offsets)}
+    for customer, due in filed.items():
+        index.reschedule(customer, None, due)
+    assert index.cursor() == index.bucket_of(min(filed.values()))
+    for customer, due in filed.items():
+        index.reschedule(customer, due, None)
+    assert store.data == {}
+
+
+def test_entries_filed_by_the_old_cursor_index_are_still_found() -> None:
+    # The layout an older worker left in its changelog: buckets and a cursor, no directory.
+    store = MemoryDueIndexStore()
+    index = DueIndex(store, partition=0, bucket_seconds=60)
+    soon, later = T0 + timedelta(minutes=3), T0 + timedelta(days=2)
+    for customer, due in (("old-soon", soon), ("old-later", later)):
+        key = f"due:0:{index.bucket_of(due)}".encode()
+        micros = (due - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+        store.put(key, f'[["{customer}",{micros}]]'.encode())
+    store.put(b"due:0:cursor", str(index.bucket_of(T0)).encode())
+    index.reschedule("new", None, T0 + timedelta(minutes=5))
+
+    assert [c for _, c in index.candidates(T0 + timedelta(minutes=1))] == []
+    assert [c for _, c in index.candidates(T0 + timedelta(minutes=10))] == ["old-soon", "new"]
+    index.reschedule("old-soon", soon, None)
+    index.reschedule("new", T0 + timedelta(minutes=5), None)
+    store.reads = 0
+    assert [c for _, c in index.candidates(T0 + timedelta(minutes=11))] == []
+    assert store.reads <= 4  # the old walk only covers the minute since the last tick
+    assert [c for _, c in index.candidates(later)] == ["old-later"]

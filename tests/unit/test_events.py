@@ -7,10 +7,12 @@ import pytest
 
 from lifecycle.events import (
     EVENT_TYPES,
+    MONEY_PATTERN,
     OrderPlaced,
     dump_event,
     event_json_schema,
     parse_event,
+    validate_event,
 )
 from lifecycle.exceptions import EventError
 from tests.factories import event_dict
@@ -152,3 +154,64 @@ def test_json_schema_covers_every_type() -> None:
     for type_ in EVENT_TYPES:
         assert f'"{type_}"' in text
     assert schema["discriminator"]["propertyName"] == "type"
+
+
+def test_a_naive_datetime_built_in_python_is_refused() -> None:
+    from datetime import UTC, datetime
+
+    body = event_dict("customer.logged_in", "c", "2026-01-01T00:00:00Z")
+    with pytest.raises(EventError, match="occurred_at: has no UTC offset"):
+        validate_event({**body, "occurred_at": datetime(2026, 1, 1, 12)})
+    aware = validate_event({**body, "occurred_at": datetime(2026, 1, 1, 12, tzinfo=UTC)})
+    assert aware.occurred_at.utcoffset() is not None
+
+
+@pytest.mark.parametrize(
+    ("type_", "fields", "where"),
+    [
+        ("survey.nps", {"score": True}, "score"),
+        ("survey.nps", {"score": "7"}, "score"),
+        ("support.ticket_resolved", {"csat": True}, "csat"),
+        ("support.ticket_resolved", {"ces": False}, "ces"),
+        ("order.placed", {"items": [{"sku": "s", "quantity": True}]}, "quantity"),
+    ],
+)
+def test_scores_and_quantities_are_strict_integers(
+    type_: str, fields: dict[str, object], where: str
+) -> None:
+    with pytest.raises(EventError, match=where):
+        validate_event(event_dict(type_, "c", "2026-01-01T00:00:00Z", **fields))
+
+
+def test_integer_scores_still_parse() -> None:
+    nps = validate_event(event_dict("survey.nps", "c", "2026-01-01T00:00:00Z", score=0))
+    assert nps.score == 0  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [
+        ("59.90", True),
+        ("0", True),
+        ("12345678901234.1234", True),
+        ("-1", False),
+        ("1.2.3", False),
+        ("abc", False),
+        ("1.23456", False),
+        ("", False),
+    ],
+)
+def test_the_schema_pattern_for_money_text_agrees_with_the_parser(text: str, valid: bool) -> None:
+    import re
+
+    schema = event_json_schema()
+    total = schema["$defs"]["OrderPlaced"]["properties"]["total"]
+    [pattern] = [alt["pattern"] for alt in total["anyOf"] if alt.get("type") == "string"]
+    assert pattern == MONEY_PATTERN
+    assert bool(re.match(pattern, text)) is valid
+    body = event_dict("order.placed", "c", "2026-01-01T00:00:00Z", total=text)
+    if valid:
+        assert validate_event(body).total == Decimal(text)  # type: ignore[union-attr]
+    else:
+        with pytest.raises(EventError, match="total"):
+            validate_event(body)

@@ -54,3 +54,38 @@ def test_the_contract_table_marks_exactly_the_required_fields() -> None:
         if kind == "order.placed":
             required |= set(schema["$defs"]["OrderItem"]["required"])
         assert documented.get(kind) == required, kind
+
+
+def _engine_setting_names() -> list[str]:
+    """Every ``LIFECYCLE_ENGINE__`` setting, as the detection table writes it."""
+    from pydantic import BaseModel
+
+    from lifecycle.config import EngineConfig
+
+    names = []
+    for name, field in EngineConfig.model_fields.items():
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            names.extend(f"{name}__{sub}".upper() for sub in section.model_fields)
+        else:
+            names.append(name.upper())
+    return names
+
+
+def test_every_nested_engine_setting_is_documented() -> None:
+    detection = README[README.index("### Detection") : README.index("### Delivery guarantees")]
+    names = _engine_setting_names()
+    assert "STAGES__AT_RISK_AFTER_DAYS" in names
+    missing = [name for name in names if f"`{name}`" not in detection]
+    assert missing == [], f"LIFECYCLE_ENGINE__ settings missing from the README: {missing}"
+
+
+def test_the_readme_stage_graph_is_the_code_graph() -> None:
+    from lifecycle.stages import TRANSITIONS
+
+    detection = README[README.index("### Detection") : README.index("### Delivery guarantees")]
+    edges = re.findall(r"^(\w+)\s+->\s+(\w+)\s", detection, flags=re.MULTILINE)
+    documented: dict[str, set[str]] = {}
+    for source, target in edges:
+        documented.setdefault(source, set()).add(target)
+    assert documented == {k: set(v) for k, v in TRANSITIONS.items()}
