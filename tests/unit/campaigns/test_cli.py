@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -12,8 +13,10 @@ import pytest
 
 from lifecycle.campaigns.loader import CAMPAIGN_KEYS
 from lifecycle.exceptions import CampaignErrors
-from streams.campaign_files import load_campaign_dir, read_campaign_dir
+from streams.campaign_files import read_campaign_dir
+from streams.campaign_loading import load_campaign_runtime
 from streams.campaigns_cli import add_parser, run
+from streams.settings import load_settings
 
 from .support import SHIPPED_DIR
 
@@ -28,6 +31,14 @@ def invoke(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = run(parse(*argv), out=out, err=err)
     return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def no_lifecycle_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validate reads LIFECYCLE_* settings; the developer's own must not leak in."""
+    for name in list(os.environ):
+        if name.upper().startswith("LIFECYCLE_"):
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture
@@ -70,7 +81,7 @@ def test_the_worker_refuses_an_invalid_set_with_the_same_messages(campaign_dir: 
     (campaign_dir / "broken.yaml").write_text("id: broken\ncategory: marketing\n")
     code, out, _ = invoke("campaigns", "validate", "campaigns")
     with pytest.raises(CampaignErrors) as caught:
-        load_campaign_dir("campaigns")
+        load_campaign_runtime(load_settings())  # the worker's path: LIFECYCLE_CAMPAIGNS_DIR
     assert code == 1
     assert [str(e) for e in caught.value.errors] == out.splitlines()
     assert out.splitlines() == [
@@ -126,3 +137,71 @@ def test_the_schema_accepts_the_shipped_campaigns() -> None:
         # YAML 1.1 reads an unquoted 10:00 as a number; the shipped files quote times.
         assert list(validator.iter_errors(document)) == [], path.name
     assert code == 0
+
+
+def _diamond_audience(campaign_dir: Path) -> None:
+    tier_up = campaign_dir / "tier-up.yaml"
+    tier_up.write_text(tier_up.read_text() + "audience: tier == diamond\n")
+
+
+def test_validate_uses_the_workers_spend_tiers(
+    campaign_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _diamond_audience(campaign_dir)
+    monkeypatch.setenv(
+        "LIFECYCLE_ENGINE__MILESTONES__SPEND_TIERS", '[["silver",250],["diamond",9000]]'
+    )
+    code, out, err = invoke("campaigns", "validate", "campaigns")
+    assert (code, out) == (0, "")
+    assert err.startswith("ok: 9 campaigns")
+    load_campaign_runtime(load_settings())  # and the worker agrees
+
+
+def test_without_the_setting_the_tier_is_unknown_to_both(campaign_dir: Path) -> None:
+    _diamond_audience(campaign_dir)
+    code, out, _ = invoke("campaigns", "validate", "campaigns")
+    with pytest.raises(CampaignErrors) as caught:
+        load_campaign_runtime(load_settings())
+    assert code == 1
+    assert [str(e) for e in caught.value.errors] == out.splitlines()
+    assert len(out.splitlines()) == 1
+    assert out.startswith("campaigns/tier-up.yaml:11:")
+    assert "'diamond'" in out
+
+
+def test_validate_reads_the_directory_from_the_settings(
+    campaign_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    campaign_dir.rename(campaign_dir.parent / "marketing")
+    monkeypatch.setenv("LIFECYCLE_CAMPAIGNS_DIR", "marketing")
+    code, _, err = invoke("campaigns", "validate")
+    assert code == 0
+    assert err.endswith(" in marketing\n")
+
+
+def test_default_locale_comes_from_the_settings_and_the_flag_overrides_it(
+    campaign_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every shipped template has en, pl and sv; none has de
+    monkeypatch.setenv("LIFECYCLE_CAMPAIGN__DEFAULT_LOCALE", "de")
+    code, out, _ = invoke("campaigns", "validate", "campaigns")
+    assert code == 1
+    assert out.count("\n") == len(read_campaign_dir("campaigns").templates) // 3
+    code, out, _ = invoke("campaigns", "validate", "campaigns", "--default-locale", "sv")
+    assert (code, out) == (0, "")
+
+
+def test_validate_needs_no_worker_only_settings(campaign_dir: Path) -> None:
+    # no LIFECYCLE_UNSUBSCRIBE_SECRET, no SMTP, no Kafka: validating needs none of them
+    code, out, _ = invoke("campaigns", "validate", "campaigns")
+    assert (code, out) == (0, "")
+
+
+def test_a_bad_setting_is_a_settings_error(
+    campaign_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIFECYCLE_ENGINE__MILESTONES__SPEND_TIERS", '[["gold",900],["silver",250]]')
+    code, out, err = invoke("campaigns", "validate", "campaigns")
+    assert (code, out) == (2, "")
+    assert err.startswith("lifecycle campaigns validate: invalid settings:\n")
+    assert "LIFECYCLE_ENGINE__MILESTONES: spend_tiers must be listed from the lowest" in err
