@@ -55,10 +55,34 @@ def test_the_shipped_campaigns_are_valid() -> None:
 # -- the file and its keys ---------------------------------------------------------------
 
 
-def test_yaml_syntax_error() -> None:
+def test_yaml_syntax_error_names_the_bracket_never_closed() -> None:
     assert errors("id: demo\ntrigger: [first_order\nsteps: []\n") == [
-        "c.yaml:3:6: YAML syntax error: expected ',' or ']', but got ':' "
-        "(while parsing a flow sequence)"
+        "c.yaml:3:6: YAML syntax error: the '[' opened at 2:10 is never closed; add ']' "
+        "(expected ',' or ']', but got ':')"
+    ]
+    assert errors("id: demo\ncategory: marketing\ntrigger: {signal: first_order\nsteps: []\n") == [
+        "c.yaml:4:6: YAML syntax error: the '{' opened at 3:10 is never closed; add '}' "
+        "(expected ',' or '}', but got ':')"
+    ]
+
+
+def test_yaml_syntax_error_names_the_quote_never_closed() -> None:
+    assert errors("id: demo\nname: 'Win back\ntrigger: first_order\n") == [
+        "c.yaml:4:1: YAML syntax error: the quote ' opened at 2:7 is never closed; "
+        "end the text with '"
+    ]
+
+
+def test_yaml_tabs_say_to_indent_with_spaces() -> None:
+    assert errors("id: demo\nsteps:\n\t- send: hello\n") == [
+        "c.yaml:3:1: YAML syntax error: a tab character: indent with spaces, not tabs"
+    ]
+
+
+def test_yaml_colon_in_a_value_or_a_bad_indent() -> None:
+    assert errors("id: demo\nname: Note: new\n") == [
+        "c.yaml:2:11: YAML syntax error: a ':' here starts a key where none can be; check "
+        "this line's indentation, or put a value that contains ': ' in quotes"
     ]
 
 
