@@ -5,8 +5,11 @@ Wired into ``streams/cli.py`` with :func:`add_parser` and :func:`run`.
 ``validate`` prints one ``FILE:LINE:COL: message`` line per problem on stdout (the
 format editors and CI problem matchers understand), a summary on stderr, and exits 1
 when there is any problem, 2 when the directory does not exist or a setting is bad,
-0 when all is well. It reads the worker's ``LIFECYCLE_*`` settings and loads the set
-exactly as the worker does (:func:`streams.campaign_loading.load_campaign_set`).
+0 when all is well. Warnings (``FILE:1:1: warning: ...``, a template missing a locale
+other templates have) are printed with the errors but do not fail validation.
+
+It reads the worker's ``LIFECYCLE_*`` settings and loads the set exactly as the worker
+does (:func:`streams.campaign_loading.load_campaign_set`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import sys
 from typing import Any, TextIO
 
+from lifecycle.campaigns.locale_gaps import locale_gaps
 from lifecycle.campaigns.schema import campaign_json_schema, template_json_schema
 from lifecycle.exceptions import CampaignErrors
 from streams.campaign_loading import load_campaign_set
@@ -82,9 +86,13 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
         err.write(f"{len(exc.errors)} {noun} in {files} file{'s' if files != 1 else ''}\n")
         return 1
     templates = campaigns.templates
+    warnings = locale_gaps(templates)
+    for warning in warnings:
+        out.write(f"{warning}\n")
     locales = ", ".join(templates.locales()) or "none"
+    noted = f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""
     err.write(
         f"ok: {len(campaigns)} campaigns, {len(templates.names())} templates "
-        f"(locales: {locales}) in {directory}\n"
+        f"(locales: {locales}) in {directory}{noted}\n"
     )
     return 0

@@ -205,3 +205,70 @@ def test_a_bad_setting_is_a_settings_error(
     assert (code, out) == (2, "")
     assert err.startswith("lifecycle campaigns validate: invalid settings:\n")
     assert "LIFECYCLE_ENGINE__MILESTONES: spend_tiers must be listed from the lowest" in err
+
+
+# -- nothing passes silently ---------------------------------------------------------------
+
+
+def test_yaml_in_a_subfolder_is_an_error_not_ignored(campaign_dir: Path) -> None:
+    (campaign_dir / "old").mkdir()
+    shutil.copy(campaign_dir / "winback.yaml", campaign_dir / "old" / "winback-2025.yaml")
+    (campaign_dir / "templates" / "drafts").mkdir()
+    (campaign_dir / "templates" / "drafts" / "notes.txt").write_text("not YAML: not read\n")
+    code, out, err = invoke("campaigns", "validate", "campaigns")
+    assert code == 1
+    assert out.splitlines() == [
+        "campaigns/old/winback-2025.yaml:1:1: this file is not read: campaigns go directly "
+        "in campaigns/ and templates in campaigns/templates/NAME/LOCALE.yaml; move it there, "
+        "or out of campaigns/"
+    ]
+    assert err == "1 error in 1 file\n"
+    with pytest.raises(CampaignErrors) as caught:  # and the worker will not start on it
+        load_campaign_runtime(load_settings())
+    assert [str(e) for e in caught.value.errors] == out.splitlines()
+
+
+def test_an_empty_campaigns_directory_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "campaigns").mkdir()
+    code, out, err = invoke("campaigns", "validate", str(tmp_path / "campaigns"))
+    shown = (tmp_path / "campaigns").as_posix()
+    assert code == 1
+    assert out == (
+        f"{shown}:1:1: no campaign files in {shown}/; add one (e.g. {shown}/welcome.yaml), "
+        "or point at the right directory\n"
+    )
+    assert err == "1 error in 1 file\n"
+
+
+def test_templates_without_campaigns_are_still_an_empty_set(campaign_dir: Path) -> None:
+    for path in campaign_dir.glob("*.yaml"):
+        path.unlink()
+    code, out, _ = invoke("campaigns", "validate", "campaigns")
+    assert code == 1
+    assert out.startswith("campaigns:1:1: no campaign files in campaigns/;")
+
+
+def test_a_template_missing_a_locale_others_have_is_a_warning(campaign_dir: Path) -> None:
+    (campaign_dir / "templates" / "winback-gentle" / "pl.yaml").unlink()
+    (campaign_dir / "templates" / "layout" / "sv.yaml").unlink()
+    code, out, err = invoke("campaigns", "validate", "campaigns")
+    assert code == 0
+    assert out.splitlines() == [
+        "campaigns/templates/layout/en.yaml:1:1: warning: 'layout' has no sv version, which "
+        "other templates have; sv customers get the en text. Add campaigns/templates/layout/"
+        "sv.yaml",
+        "campaigns/templates/winback-gentle/en.yaml:1:1: warning: 'winback-gentle' has no pl "
+        "version, which other templates have; pl customers get the en text. Add "
+        "campaigns/templates/winback-gentle/pl.yaml",
+    ]
+    assert err == ("ok: 9 campaigns, 15 templates (locales: en, pl, sv) in campaigns, 2 warnings\n")
+
+
+def test_a_regional_locale_falls_back_to_its_language_without_a_warning(
+    campaign_dir: Path,
+) -> None:
+    welcome = campaign_dir / "templates" / "welcome-1"
+    shutil.copy(welcome / "sv.yaml", welcome / "sv-FI.yaml")
+    code, out, _ = invoke("campaigns", "validate", "campaigns")
+    # the others have no sv-FI file, but sv-FI customers get their sv text: no warning
+    assert (code, out) == (0, "")
