@@ -121,6 +121,10 @@ class Journeys:
             if d.outcome == "send"
         ]
 
+    def all_sends(self) -> list[Any]:
+        """Every message sent to anyone, in time order (then customer, campaign)."""
+        return sorted(self.sends())
+
     def outcomes(self, campaign: str | None = None, customer: str | None = None) -> list[Any]:
         """(UTC time, campaign, step, outcome) of every decision."""
         return [
