@@ -47,6 +47,12 @@ def _days_since(at: datetime | None, now: datetime) -> float | None:
     return None if at is None else round(max(0.0, (now - at) / _DAY), 4)
 
 
+def _whole_days_since(at: datetime | None, now: datetime) -> int | None:
+    # Whole days read naturally in a message ("it has been 20 days") and in a condition
+    # (``days_since_last_order >= 30`` holds from the 30th full day on).
+    return None if at is None else max(0, (now - at) // _DAY)
+
+
 def _score(
     value: float | Decimal,
     breakpoints: tuple[float, ...] | tuple[Decimal, ...],
@@ -179,8 +185,8 @@ _LIST: tuple[Attribute, ...] = (
     Attribute(
         "days_since_last_order",
         "number",
-        "Days since the latest order.",
-        lambda s, n, c: _days_since(s.orders.last_at, n),
+        "Whole days since the latest order, rounded down (20 days 22 hours is 20).",
+        lambda s, n, c: _whole_days_since(s.orders.last_at, n),
     ),
     Attribute(
         "mean_days_between_orders",

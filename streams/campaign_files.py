@@ -6,6 +6,11 @@ Layout::
     DIR/templates/NAME/LOCALE.yaml     one template per name and locale
     DIR/templates/layout/LOCALE.yaml   optional frame around every message
 
+YAML anywhere else under ``DIR`` (``DIR/old/winback.yaml``) would be silently ignored,
+so it is an error: a campaign a marketer thinks is live must be live, or say why not.
+A directory without a single campaign file is an error too (usually a wrong
+``LIFECYCLE_CAMPAIGNS_DIR``).
+
 Keys are the paths as the user would write them (``DIR`` joined with the path inside
 it, never resolved to an absolute path), so errors read ``campaigns/winback.yaml:12:5``
 and an editor or terminal can jump there.
@@ -32,6 +37,8 @@ class CampaignFiles:
     templates: dict[str, str]
     #: Files that could not be read (not UTF-8, too large), already as located errors.
     unreadable: tuple[CampaignError, ...] = ()
+    #: YAML files in folders that are not read (anything but DIR and DIR/templates).
+    misplaced: tuple[CampaignError, ...] = ()
 
 
 def _shown(path: Path) -> str:
@@ -72,7 +79,22 @@ def read_campaign_dir(directory: str | Path) -> CampaignFiles:
             text = _read(path, _shown(path), problems)
             if text is not None:
                 templates[_shown(path)] = text
-    return CampaignFiles(sources, templates, tuple(problems))
+    misplaced = [
+        CampaignError(
+            _shown(path),
+            1,
+            1,
+            f"this file is not read: campaigns go directly in {_shown(root)}/ and templates "
+            f"in {_shown(template_root)}/NAME/LOCALE.yaml; move it there, or out of "
+            f"{_shown(root)}/",
+        )
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+        and path.suffix in _SUFFIXES
+        and path.parent != root
+        and template_root not in path.parents
+    ]
+    return CampaignFiles(sources, templates, tuple(problems), tuple(misplaced))
 
 
 def load_campaign_dir(
@@ -85,12 +107,24 @@ def load_campaign_dir(
     ``lifecycle campaigns validate`` prints.
     """
     files = read_campaign_dir(directory)
+    found = [*files.unreadable, *files.misplaced]
+    if not files.sources and not files.unreadable:
+        shown = _shown(Path(directory))
+        found.append(
+            CampaignError(
+                shown,
+                1,
+                1,
+                f"no campaign files in {shown}/; add one (e.g. {shown}/welcome.yaml), "
+                "or point at the right directory",
+            )
+        )
     try:
         campaigns = compile_campaigns(
             files.sources, files.templates, default_locale=default_locale, engine=engine
         )
     except CampaignErrors as exc:
-        raise CampaignErrors([*files.unreadable, *exc.errors]) from None
-    if files.unreadable:
-        raise CampaignErrors(list(files.unreadable))
+        raise CampaignErrors([*found, *exc.errors]) from None
+    if found:
+        raise CampaignErrors(found)
     return campaigns

@@ -1,23 +1,46 @@
-"""Load and compile the campaign set named by the settings, refusing an invalid one."""
+"""Load and compile the campaign set named by the settings, refusing an invalid one.
+
+The worker, ``lifecycle replay`` and ``lifecycle campaigns validate`` all load through
+:func:`load_campaign_set`, so validation checks the set with the settings the worker
+will run it with (spend tier names from ``LIFECYCLE_ENGINE__MILESTONES__SPEND_TIERS``,
+the default locale from ``LIFECYCLE_CAMPAIGN__DEFAULT_LOCALE``) and they cannot disagree.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lifecycle.campaigns import CampaignSet
 from lifecycle.engine import CampaignRuntime
 from streams.campaign_files import load_campaign_dir
 
 if TYPE_CHECKING:
     from streams.settings import Settings
 
-__all__ = ["load_campaign_runtime"]
+__all__ = ["load_campaign_runtime", "load_campaign_set"]
+
+
+def load_campaign_set(
+    settings: Settings,
+    *,
+    directory: str | Path | None = None,
+    default_locale: str | None = None,
+) -> CampaignSet:
+    """The compiled set; ``directory`` and ``default_locale`` override the settings.
+
+    Raises :class:`~lifecycle.exceptions.CampaignErrors` with every located problem,
+    :class:`FileNotFoundError` when the directory does not exist.
+    """
+    return load_campaign_dir(
+        settings.campaigns_dir if directory is None else directory,
+        default_locale=(
+            settings.campaign.default_locale if default_locale is None else default_locale
+        ),
+        engine=settings.engine,
+    )
 
 
 def load_campaign_runtime(settings: Settings) -> CampaignRuntime:
     """Raises :class:`~lifecycle.exceptions.CampaignErrors` with every located problem."""
-    campaigns = load_campaign_dir(
-        settings.campaigns_dir,
-        default_locale=settings.campaign.default_locale,
-        engine=settings.engine,
-    )
-    return campaigns.runner(settings.runtime_context())
+    return load_campaign_set(settings).runner(settings.runtime_context())

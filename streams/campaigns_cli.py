@@ -4,7 +4,12 @@ Wired into ``streams/cli.py`` with :func:`add_parser` and :func:`run`.
 
 ``validate`` prints one ``FILE:LINE:COL: message`` line per problem on stdout (the
 format editors and CI problem matchers understand), a summary on stderr, and exits 1
-when there is any problem, 2 when the directory does not exist, 0 when all is well.
+when there is any problem, 2 when the directory does not exist or a setting is bad,
+0 when all is well. Warnings (``FILE:1:1: warning: ...``, a template missing a locale
+other templates have) are printed with the errors but do not fail validation.
+
+It reads the worker's ``LIFECYCLE_*`` settings and loads the set exactly as the worker
+does (:func:`streams.campaign_loading.load_campaign_set`).
 """
 
 from __future__ import annotations
@@ -14,13 +19,13 @@ import json
 import sys
 from typing import Any, TextIO
 
+from lifecycle.campaigns.locale_gaps import locale_gaps
 from lifecycle.campaigns.schema import campaign_json_schema, template_json_schema
 from lifecycle.exceptions import CampaignErrors
-from streams.campaign_files import load_campaign_dir
+from streams.campaign_loading import load_campaign_set
+from streams.settings import SettingsError, load_settings
 
 __all__ = ["add_parser", "run"]
-
-DEFAULT_DIR = "campaigns"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -35,14 +40,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     validate.add_argument(
         "directory",
         nargs="?",
-        default=DEFAULT_DIR,
         metavar="DIR",
-        help=f"the campaigns directory (default: {DEFAULT_DIR})",
+        help="the campaigns directory (default: LIFECYCLE_CAMPAIGNS_DIR, else campaigns)",
     )
     validate.add_argument(
         "--default-locale",
-        default="en",
-        help="the locale every template must have, and the last fallback (default: en)",
+        help="the locale every template must have, and the last fallback "
+        "(default: LIFECYCLE_CAMPAIGN__DEFAULT_LOCALE, else en)",
     )
     schema = commands.add_parser("schema", help="print the JSON Schema of campaign files")
     schema.add_argument(
@@ -59,9 +63,18 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
         schema = template_json_schema() if args.templates else campaign_json_schema()
         out.write(json.dumps(schema, indent=2, sort_keys=False) + "\n")
         return 0
-    directory = args.directory
     try:
-        campaigns = load_campaign_dir(directory, default_locale=args.default_locale)
+        # The worker's own settings (spend tiers, default locale); worker-only ones
+        # such as the unsubscribe secret are optional here, as they are in Settings.
+        settings = load_settings()
+    except SettingsError as exc:
+        err.write(f"lifecycle campaigns validate: {exc}\n")
+        return 2
+    directory = settings.campaigns_dir if args.directory is None else args.directory
+    try:
+        campaigns = load_campaign_set(
+            settings, directory=directory, default_locale=args.default_locale
+        )
     except FileNotFoundError as exc:
         err.write(f"{exc}\n")
         return 2
@@ -73,9 +86,13 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
         err.write(f"{len(exc.errors)} {noun} in {files} file{'s' if files != 1 else ''}\n")
         return 1
     templates = campaigns.templates
+    warnings = locale_gaps(templates)
+    for warning in warnings:
+        out.write(f"{warning}\n")
     locales = ", ".join(templates.locales()) or "none"
+    noted = f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""
     err.write(
         f"ok: {len(campaigns)} campaigns, {len(templates.names())} templates "
-        f"(locales: {locales}) in {directory}\n"
+        f"(locales: {locales}) in {directory}{noted}\n"
     )
     return 0

@@ -14,6 +14,7 @@ from datetime import time, timedelta
 from decimal import Decimal
 
 from lifecycle.campaigns.conditions import Condition, nearest, parse_condition
+from lifecycle.campaigns.folding import fold
 from lifecycle.campaigns.located import LMap, LNode, LScalar, LSeq, Pos, Problems, parse_yaml
 from lifecycle.campaigns.model import (
     CONTROL,
@@ -799,18 +800,20 @@ class _StepCompiler:
         self.program[index] = BranchStep(
             number=number, line=node.pos.line, condition=condition, else_step=else_start
         )
-        constant = condition.constant()
+        folded = fold(condition)
+        constant = None if folded is None else folded.value
+        why = "" if folded is None or folded.reason is None else f" ({folded.reason})"
         if constant is False and isinstance(then_node, LSeq) and then_node.items:
             reader.err(
                 then_node.items[0].pos,
                 f"this step can never run: the condition on line {condition_node.pos.line} "
-                "is always false; fix the condition or remove the if",
+                f"is always false{why}; fix the condition or remove the if",
             )
         if constant is True and isinstance(else_node, LSeq) and else_node.items:
             reader.err(
                 else_node.items[0].pos,
                 f"this step can never run: the condition on line {condition_node.pos.line} "
-                "is always true; fix the condition or remove the else part",
+                f"is always true{why}; fix the condition or remove the else part",
             )
         if constant is True:
             return then_stops
@@ -826,7 +829,8 @@ def _successors(program: Sequence[Step], index: int) -> list[int]:
     if isinstance(step, JumpStep):
         return [step.target]
     if isinstance(step, BranchStep):
-        constant = step.condition.constant()
+        folded = fold(step.condition)
+        constant = None if folded is None else folded.value
         if constant is True:
             return [index + 1]
         if constant is False:

@@ -170,6 +170,46 @@ def _convert(
     return LMap(tuple(items), _pos(node.start_mark))
 
 
+_OPENERS = {"{": "}", "[": "]", "'": "'", '"': '"'}
+
+
+def _opener(mark: Any) -> str | None:
+    """The bracket or quote at ``mark`` (PyYAML keeps the text it read in the mark)."""
+    buffer = getattr(mark, "buffer", None)
+    pointer = getattr(mark, "pointer", None)
+    if not isinstance(buffer, str) or not isinstance(pointer, int) or pointer >= len(buffer):
+        return None
+    char = buffer[pointer]
+    return char if char in _OPENERS else None
+
+
+def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
+    """PyYAML's reason, led by what to do about it where we can tell.
+
+    PyYAML reports where it gave up (the problem mark) and, for an unclosed bracket or
+    quote, where that was opened (the context mark); the second is what the writer needs.
+    """
+    problem = exc.problem or exc.context or "invalid YAML"
+    detail = f"{problem} ({exc.context})" if exc.context and exc.problem else problem
+    if "\\t" in problem or "tab" in problem.split():
+        return "a tab character: indent with spaces, not tabs"
+    opener = None if exc.context_mark is None else _opener(exc.context_mark)
+    if opener is not None and exc.context_mark is not None:
+        at = f"{exc.context_mark.line + 1}:{exc.context_mark.column + 1}"
+        if opener in "{[":
+            return (
+                f"the '{opener}' opened at {at} is never closed; add '{_OPENERS[opener]}' "
+                f"({problem})"
+            )
+        return f"the quote {opener} opened at {at} is never closed; end the text with {opener}"
+    if problem == "mapping values are not allowed here":
+        return (
+            "a ':' here starts a key where none can be; check this line's indentation, "
+            "or put a value that contains ': ' in quotes"
+        )
+    return detail
+
+
 def parse_yaml(text: str, file: str, problems: Problems) -> LNode | None:
     """One YAML document as a located tree, or None (with the reason in ``problems``)."""
     try:
@@ -177,9 +217,7 @@ def parse_yaml(text: str, file: str, problems: Problems) -> LNode | None:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Pos(1, 1) if mark is None else _pos(mark)
-        problem = exc.problem or exc.context or "invalid YAML"
-        context = f" ({exc.context})" if exc.context and exc.problem else ""
-        problems.add(file, where, f"YAML syntax error: {problem}{context}")
+        problems.add(file, where, f"YAML syntax error: {_syntax_message(exc)}")
         return None
     except yaml.YAMLError as exc:  # pragma: no cover - every PyYAML error we saw is marked
         problems.add(file, Pos(1, 1), f"YAML error: {exc}")

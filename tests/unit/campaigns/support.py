@@ -1,21 +1,18 @@
 """Helpers for campaign tests: compile in memory, and drive customers through time.
 
-:class:`Journeys` runs one customer's history the way the engine does (everything due
-before an event runs first, at its own due time; then the event is applied with
-``lifecycle.apply.apply`` and the campaigns react), using only the campaign API, so the
-runtime tests do not depend on the engine's internals. One test checks that the real
-engine gives the same decisions.
+:class:`Journeys` runs histories through the real replay engine (``lifecycle.replay``,
+the one ``lifecycle replay`` and, event by event, the worker use), so a scenario test
+cannot pass on a test-only copy of the engine loop.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from lifecycle.apply import apply, is_duplicate
 from lifecycle.campaigns import (
     CampaignOutput,
     CampaignSet,
@@ -26,9 +23,9 @@ from lifecycle.campaigns import (
     compile_campaigns,
 )
 from lifecycle.config import EngineConfig
-from lifecycle.detectors import fire_due_detectors, next_detector_due
+from lifecycle.engine import Engine
 from lifecycle.events import Event
-from lifecycle.signals import due_cause
+from lifecycle.replay import Replay, sorted_history
 from lifecycle.state import CustomerState
 from streams.campaign_files import read_campaign_dir
 
@@ -67,12 +64,18 @@ def utc(text: str) -> datetime:
 
 @dataclass
 class Journeys:
-    """Customers driven through time by the campaign API (see the module docstring)."""
+    """Customers driven through the real engine by :class:`lifecycle.replay.Replay`.
+
+    Exactly what ``lifecycle replay`` runs: one in-memory partition, the due index, and
+    ticks synthesised from event time every ``tick``; ``run`` keeps every output in
+    processing order and each customer's latest state.
+    """
 
     campaigns: CampaignSet
     ctx: RuntimeContext = field(
         default_factory=lambda: RuntimeContext(shop=ShopInfo(name="Nordic Socks"))
     )
+    tick: timedelta = timedelta(hours=1)
     states: dict[str, CustomerState] = field(default_factory=dict)
     outputs: list[CampaignOutput] = field(default_factory=list)
 
@@ -80,55 +83,12 @@ class Journeys:
     def cfg(self) -> EngineConfig:
         return self.ctx.engine
 
-    def _due(self, state: CustomerState) -> datetime | None:
-        times = [
-            t
-            for t in (next_detector_due(state, self.cfg), self.campaigns.next_wake(state))
-            if t is not None
-        ]
-        return min(times) if times else None
-
-    def _advance(self, state: CustomerState, until: datetime) -> CustomerState:
-        for _ in range(10_000):
-            due = self._due(state)
-            if due is None or due > until:
-                return state
-            state, fired = fire_due_detectors(state, due, self.cfg)
-            at = max(due, state.clock) if state.clock else due
-            state = state.model_copy(update={"clock": at})
-            if fired:
-                state, out = self.campaigns.react(
-                    state, at, event=None, signals=fired, cause=due_cause(due), ctx=self.ctx
-                )
-                self.outputs.extend(out)
-            state, woke = self.campaigns.wake(state, at, self.ctx)
-            self.outputs.extend(woke)
-            if not fired and not woke and self._due(state) == due:
-                raise AssertionError(f"nothing ran at {due}")
-        raise AssertionError("too many wake-ups")
-
-    def event(self, event: Event) -> None:
-        state = self.states.get(event.customer_id) or CustomerState.new(event.customer_id)
-        if is_duplicate(state, event):
-            return
-        state = self._advance(state, event.occurred_at)
-        state, signals = apply(state, event, self.cfg)
-        assert state.clock is not None
-        state, out = self.campaigns.react(
-            state, state.clock, event=event, signals=signals, cause=event.event_id, ctx=self.ctx
-        )
-        self.outputs.extend(out)
-        self.states[event.customer_id] = state
-
     def run(self, events: Iterable[Event], until: datetime | None = None) -> Journeys:
-        last = None
-        for item in sorted(events, key=lambda e: e.occurred_at):
-            self.event(item)
-            last = item.occurred_at
-        end = until or last
-        if end is not None:
-            for customer_id in sorted(self.states):
-                self.states[customer_id] = self._advance(self.states[customer_id], end)
+        engine = Engine(self.cfg, self.campaigns.runner(self.ctx))
+        replay = Replay(engine, tick=self.tick)
+        for outcome, _ in replay.outcomes(sorted_history(events), until=until):
+            self.outputs.extend(outcome.outputs)
+            self.states[outcome.state.customer_id] = outcome.state
         return self
 
     # -- reading the outputs ---------------------------------------------------------
@@ -160,6 +120,10 @@ class Journeys:
             for d in self.decisions(campaign, customer)
             if d.outcome == "send"
         ]
+
+    def all_sends(self) -> list[Any]:
+        """Every message sent to anyone, in time order (then customer, campaign)."""
+        return sorted(self.sends())
 
     def outcomes(self, campaign: str | None = None, customer: str | None = None) -> list[Any]:
         """(UTC time, campaign, step, outcome) of every decision."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -12,8 +13,10 @@ import pytest
 
 from lifecycle.campaigns.loader import CAMPAIGN_KEYS
 from lifecycle.exceptions import CampaignErrors
-from streams.campaign_files import load_campaign_dir, read_campaign_dir
+from streams.campaign_files import read_campaign_dir
+from streams.campaign_loading import load_campaign_runtime
 from streams.campaigns_cli import add_parser, run
+from streams.settings import load_settings
 
 from .support import SHIPPED_DIR
 
@@ -28,6 +31,14 @@ def invoke(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = run(parse(*argv), out=out, err=err)
     return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def no_lifecycle_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validate reads LIFECYCLE_* settings; the developer's own must not leak in."""
+    for name in list(os.environ):
+        if name.upper().startswith("LIFECYCLE_"):
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture
@@ -70,7 +81,7 @@ def test_the_worker_refuses_an_invalid_set_with_the_same_messages(campaign_dir: 
     (campaign_dir / "broken.yaml").write_text("id: broken\ncategory: marketing\n")
     code, out, _ = invoke("campaigns", "validate", "campaigns")
     with pytest.raises(CampaignErrors) as caught:
-        load_campaign_dir("campaigns")
+        load_campaign_runtime(load_settings())  # the worker's path: LIFECYCLE_CAMPAIGNS_DIR
     assert code == 1
     assert [str(e) for e in caught.value.errors] == out.splitlines()
     assert out.splitlines() == [
@@ -126,3 +137,138 @@ def test_the_schema_accepts_the_shipped_campaigns() -> None:
         # YAML 1.1 reads an unquoted 10:00 as a number; the shipped files quote times.
         assert list(validator.iter_errors(document)) == [], path.name
     assert code == 0
+
+
+def _diamond_audience(campaign_dir: Path) -> None:
+    tier_up = campaign_dir / "tier-up.yaml"
+    tier_up.write_text(tier_up.read_text() + "audience: tier == diamond\n")
+
+
+def test_validate_uses_the_workers_spend_tiers(
+    campaign_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _diamond_audience(campaign_dir)
+    monkeypatch.setenv(
+        "LIFECYCLE_ENGINE__MILESTONES__SPEND_TIERS", '[["silver",250],["diamond",9000]]'
+    )
+    code, out, err = invoke("campaigns", "validate", "campaigns")
+    assert (code, out) == (0, "")
+    assert err.startswith("ok: 9 campaigns")
+    load_campaign_runtime(load_settings())  # and the worker agrees
+
+
+def test_without_the_setting_the_tier_is_unknown_to_both(campaign_dir: Path) -> None:
+    _diamond_audience(campaign_dir)
+    code, out, _ = invoke("campaigns", "validate", "campaigns")
+    with pytest.raises(CampaignErrors) as caught:
+        load_campaign_runtime(load_settings())
+    assert code == 1
+    assert [str(e) for e in caught.value.errors] == out.splitlines()
+    assert len(out.splitlines()) == 1
+    assert out.startswith("campaigns/tier-up.yaml:11:")
+    assert "'diamond'" in out
+
+
+def test_validate_reads_the_directory_from_the_settings(
+    campaign_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    campaign_dir.rename(campaign_dir.parent / "marketing")
+    monkeypatch.setenv("LIFECYCLE_CAMPAIGNS_DIR", "marketing")
+    code, _, err = invoke("campaigns", "validate")
+    assert code == 0
+    assert err.endswith(" in marketing\n")
+
+
+def test_default_locale_comes_from_the_settings_and_the_flag_overrides_it(
+    campaign_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every shipped template has en, pl and sv; none has de
+    monkeypatch.setenv("LIFECYCLE_CAMPAIGN__DEFAULT_LOCALE", "de")
+    code, out, _ = invoke("campaigns", "validate", "campaigns")
+    assert code == 1
+    assert out.count("\n") == len(read_campaign_dir("campaigns").templates) // 3
+    code, out, _ = invoke("campaigns", "validate", "campaigns", "--default-locale", "sv")
+    assert (code, out) == (0, "")
+
+
+def test_validate_needs_no_worker_only_settings(campaign_dir: Path) -> None:
+    # no LIFECYCLE_UNSUBSCRIBE_SECRET, no SMTP, no Kafka: validating needs none of them
+    code, out, _ = invoke("campaigns", "validate", "campaigns")
+    assert (code, out) == (0, "")
+
+
+def test_a_bad_setting_is_a_settings_error(
+    campaign_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIFECYCLE_ENGINE__MILESTONES__SPEND_TIERS", '[["gold",900],["silver",250]]')
+    code, out, err = invoke("campaigns", "validate", "campaigns")
+    assert (code, out) == (2, "")
+    assert err.startswith("lifecycle campaigns validate: invalid settings:\n")
+    assert "LIFECYCLE_ENGINE__MILESTONES: spend_tiers must be listed from the lowest" in err
+
+
+# -- nothing passes silently ---------------------------------------------------------------
+
+
+def test_yaml_in_a_subfolder_is_an_error_not_ignored(campaign_dir: Path) -> None:
+    (campaign_dir / "old").mkdir()
+    shutil.copy(campaign_dir / "winback.yaml", campaign_dir / "old" / "winback-2025.yaml")
+    (campaign_dir / "templates" / "drafts").mkdir()
+    (campaign_dir / "templates" / "drafts" / "notes.txt").write_text("not YAML: not read\n")
+    code, out, err = invoke("campaigns", "validate", "campaigns")
+    assert code == 1
+    assert out.splitlines() == [
+        "campaigns/old/winback-2025.yaml:1:1: this file is not read: campaigns go directly "
+        "in campaigns/ and templates in campaigns/templates/NAME/LOCALE.yaml; move it there, "
+        "or out of campaigns/"
+    ]
+    assert err == "1 error in 1 file\n"
+    with pytest.raises(CampaignErrors) as caught:  # and the worker will not start on it
+        load_campaign_runtime(load_settings())
+    assert [str(e) for e in caught.value.errors] == out.splitlines()
+
+
+def test_an_empty_campaigns_directory_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "campaigns").mkdir()
+    code, out, err = invoke("campaigns", "validate", str(tmp_path / "campaigns"))
+    shown = (tmp_path / "campaigns").as_posix()
+    assert code == 1
+    assert out == (
+        f"{shown}:1:1: no campaign files in {shown}/; add one (e.g. {shown}/welcome.yaml), "
+        "or point at the right directory\n"
+    )
+    assert err == "1 error in 1 file\n"
+
+
+def test_templates_without_campaigns_are_still_an_empty_set(campaign_dir: Path) -> None:
+    for path in campaign_dir.glob("*.yaml"):
+        path.unlink()
+    code, out, _ = invoke("campaigns", "validate", "campaigns")
+    assert code == 1
+    assert out.startswith("campaigns:1:1: no campaign files in campaigns/;")
+
+
+def test_a_template_missing_a_locale_others_have_is_a_warning(campaign_dir: Path) -> None:
+    (campaign_dir / "templates" / "winback-gentle" / "pl.yaml").unlink()
+    (campaign_dir / "templates" / "layout" / "sv.yaml").unlink()
+    code, out, err = invoke("campaigns", "validate", "campaigns")
+    assert code == 0
+    assert out.splitlines() == [
+        "campaigns/templates/layout/en.yaml:1:1: warning: 'layout' has no sv version, which "
+        "other templates have; sv customers get the en text. Add campaigns/templates/layout/"
+        "sv.yaml",
+        "campaigns/templates/winback-gentle/en.yaml:1:1: warning: 'winback-gentle' has no pl "
+        "version, which other templates have; pl customers get the en text. Add "
+        "campaigns/templates/winback-gentle/pl.yaml",
+    ]
+    assert err == ("ok: 9 campaigns, 15 templates (locales: en, pl, sv) in campaigns, 2 warnings\n")
+
+
+def test_a_regional_locale_falls_back_to_its_language_without_a_warning(
+    campaign_dir: Path,
+) -> None:
+    welcome = campaign_dir / "templates" / "welcome-1"
+    shutil.copy(welcome / "sv.yaml", welcome / "sv-FI.yaml")
+    code, out, _ = invoke("campaigns", "validate", "campaigns")
+    # the others have no sv-FI file, but sv-FI customers get their sv text: no warning
+    assert (code, out) == (0, "")

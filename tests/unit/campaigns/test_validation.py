@@ -55,10 +55,34 @@ def test_the_shipped_campaigns_are_valid() -> None:
 # -- the file and its keys ---------------------------------------------------------------
 
 
-def test_yaml_syntax_error() -> None:
+def test_yaml_syntax_error_names_the_bracket_never_closed() -> None:
     assert errors("id: demo\ntrigger: [first_order\nsteps: []\n") == [
-        "c.yaml:3:6: YAML syntax error: expected ',' or ']', but got ':' "
-        "(while parsing a flow sequence)"
+        "c.yaml:3:6: YAML syntax error: the '[' opened at 2:10 is never closed; add ']' "
+        "(expected ',' or ']', but got ':')"
+    ]
+    assert errors("id: demo\ncategory: marketing\ntrigger: {signal: first_order\nsteps: []\n") == [
+        "c.yaml:4:6: YAML syntax error: the '{' opened at 3:10 is never closed; add '}' "
+        "(expected ',' or '}', but got ':')"
+    ]
+
+
+def test_yaml_syntax_error_names_the_quote_never_closed() -> None:
+    assert errors("id: demo\nname: 'Win back\ntrigger: first_order\n") == [
+        "c.yaml:4:1: YAML syntax error: the quote ' opened at 2:7 is never closed; "
+        "end the text with '"
+    ]
+
+
+def test_yaml_tabs_say_to_indent_with_spaces() -> None:
+    assert errors("id: demo\nsteps:\n\t- send: hello\n") == [
+        "c.yaml:3:1: YAML syntax error: a tab character: indent with spaces, not tabs"
+    ]
+
+
+def test_yaml_colon_in_a_value_or_a_bad_indent() -> None:
+    assert errors("id: demo\nname: Note: new\n") == [
+        "c.yaml:2:11: YAML syntax error: a ':' here starts a key where none can be; check "
+        "this line's indentation, or put a value that contains ': ' in quotes"
     ]
 
 
@@ -359,6 +383,80 @@ def test_a_branch_whose_condition_is_always_false_can_never_run() -> None:
         "c.yaml:9:9: this step can never run: the condition on line 7 is always false; fix "
         "the condition or remove the if"
     ]
+
+
+def _branches(condition: str) -> str:
+    return (
+        BASE
+        + f"  - wait: 1d\n  - if: {condition}\n    then:\n      - send: bye\n"
+        + "    else:\n      - send: hello\n"
+    )
+
+
+def test_a_then_branch_behind_a_contradiction_can_never_run() -> None:
+    assert errors(_branches("orders_count > 5 and orders_count < 2")) == [
+        "c.yaml:9:9: this step can never run: the condition on line 7 is always false "
+        "('orders_count > 5' and 'orders_count < 2' cannot both hold for any orders_count); "
+        "fix the condition or remove the if"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("condition", "reason"),
+    [
+        ("orders_count > 5 and orders_count <= 5", "'orders_count > 5' and 'orders_count <= 5'"),
+        # either way round, nested, with unrelated comparisons between them
+        (
+            "3 > orders_count and (lifetime_value > 3 and orders_count >= 3)",
+            "'3 > orders_count' and 'orders_count >= 3'",
+        ),
+        ("orders_count == 2 and orders_count > 4", "'orders_count == 2' and 'orders_count > 4'"),
+        (
+            "days_since_last_order > 30d and days_since_last_order < 10",
+            "'days_since_last_order > 30d' and 'days_since_last_order < 10'",
+        ),
+    ],
+)
+def test_numeric_contradictions_joined_by_and(condition: str, reason: str) -> None:
+    (found,) = errors(_branches(condition))
+    assert found.startswith("c.yaml:9:9: this step can never run: the condition on line 7 ")
+    assert f"always false ({reason} cannot both hold for any " in found
+
+
+def test_an_else_branch_behind_or_true_can_never_run() -> None:
+    assert errors(_branches("orders_count >= 0 or true")) == [
+        "c.yaml:11:9: this step can never run: the condition on line 7 is always true "
+        "('or true' makes it true for everyone); fix the condition or remove the else part"
+    ]
+
+
+def test_not_turns_a_contradiction_into_an_else_that_never_runs() -> None:
+    assert errors(_branches("not (orders_count > 5 and orders_count < 2)")) == [
+        "c.yaml:11:9: this step can never run: the condition on line 7 is always true "
+        "('orders_count > 5' and 'orders_count < 2' cannot both hold for any orders_count); "
+        "fix the condition or remove the else part"
+    ]
+
+
+def test_and_false_folds_too() -> None:
+    assert errors(_branches("stage == lapsed and (false or 1 > 2)")) == [
+        "c.yaml:9:9: this step can never run: the condition on line 7 is always false "
+        "('false or 1 > 2' is always false, so the whole 'and' is false); fix the condition "
+        "or remove the if"
+    ]
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "orders_count >= 5 and orders_count <= 5",  # exactly 5
+        "orders_count > 5 or orders_count < 2",
+        "orders_count > 5 and lifetime_value < 2",  # different attributes
+        "orders_count > 5 or false",
+    ],
+)
+def test_conditions_that_can_go_either_way_pass(condition: str) -> None:
+    valid(_branches(condition))
 
 
 def test_steps_after_an_if_that_stops_on_every_path_can_never_run() -> None:
