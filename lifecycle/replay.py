@@ -24,9 +24,7 @@ __all__ = ["Replay", "outcome_records", "signal_record", "sorted_history"]
 
 
 def signal_record(customer_id: str, signal: Signal) -> dict[str, Any]:
-    # Data first, the stable fields last: a signal's data can never overwrite them.
-    return {
-        **signal.data,
+    stable = {
         "kind": "signal",
         "at": signal.at.astimezone(UTC).isoformat(),
         "customer_id": customer_id,
@@ -34,6 +32,8 @@ def signal_record(customer_id: str, signal: Signal) -> dict[str, Any]:
         "signal_kind": signal.kind,
         "cause": signal.cause,
     }
+    # The stable fields first and untouchable: a signal's data never overwrites them.
+    return stable | {k: v for k, v in signal.data.items() if k not in stable}
 
 
 def outcome_records(outcome: Outcome) -> list[dict[str, Any]]:
