@@ -43,10 +43,6 @@ class Attribute:
     get: Callable[[CustomerState, datetime, EngineConfig], AttributeValue]
 
 
-def _days_since(at: datetime | None, now: datetime) -> float | None:
-    return None if at is None else round(max(0.0, (now - at) / _DAY), 4)
-
-
 def _whole_days_since(at: datetime | None, now: datetime) -> int | None:
     # Whole days read naturally in a message ("it has been 20 days") and in a condition
     # (``days_since_last_order >= 30`` holds from the 30th full day on).
@@ -151,15 +147,15 @@ _LIST: tuple[Attribute, ...] = (
     Attribute(
         "days_in_stage",
         "number",
-        "Days since the last stage change.",
-        lambda s, n, c: _days_since(s.stage_since, n),
+        "Whole days since the last stage change, rounded down.",
+        lambda s, n, c: _whole_days_since(s.stage_since, n),
     ),
     Attribute("signed_up_at", "datetime", "Signup time.", lambda s, n, c: s.profile.signed_up_at),
     Attribute(
         "days_since_signup",
         "number",
-        "Days since signup.",
-        lambda s, n, c: _days_since(s.profile.signed_up_at, n),
+        "Whole days since signup, rounded down.",
+        lambda s, n, c: _whole_days_since(s.profile.signed_up_at, n),
     ),
     Attribute("orders_count", "number", "Orders placed.", lambda s, n, c: s.orders.count),
     Attribute(
@@ -203,8 +199,8 @@ _LIST: tuple[Attribute, ...] = (
     Attribute(
         "days_since_last_login",
         "number",
-        "Days since the latest login.",
-        lambda s, n, c: _days_since(s.last_login_at, n),
+        "Whole days since the latest login, rounded down.",
+        lambda s, n, c: _whole_days_since(s.last_login_at, n),
     ),
     Attribute(
         "recent_activity",

@@ -70,3 +70,17 @@ def test_the_winback_mail_says_how_many_whole_days(locale: str, line: str) -> No
     assert run.sends("winback")[0][4] == "winback-gentle"
     assert line in message.text
     assert "20." not in message.text
+
+
+def test_every_days_since_attribute_is_whole_days() -> None:
+    cfg = EngineConfig()
+    at = "2026-01-25T12:00:00+01:00"
+    state, _ = apply(
+        CustomerState.new("c1"), event("customer.signed_up", "c1", at, email="a@shop.test"), cfg
+    )
+    state, _ = apply(state, event("customer.logged_in", "c1", at), cfg)
+    state, _ = apply(state, event("order.placed", "c1", at), cfg)
+    later = ts(at) + timedelta(days=4, hours=23)
+    for name in ("days_in_stage", "days_since_signup", "days_since_last_login"):
+        value = ATTRIBUTES[name].get(state, later, cfg)
+        assert (value, type(value)) == (4, int), name
