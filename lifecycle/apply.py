@@ -308,15 +308,17 @@ def _unhappy(
 def _ticket_opened(
     state: CustomerState, event: SupportTicketOpened, now: datetime, cfg: EngineConfig
 ) -> tuple[CustomerState, list[Signal]]:
-    tz = zone(state.profile.timezone, cfg.fallback_timezone)
     support = state.support
+    if event.ticket_id in support.open_tickets:
+        # The same open ticket announced again (a status update, a resent event) is not
+        # another contact: it must not count towards repeated tickets.
+        return state, []
+    tz = zone(state.profile.timezone, cfg.fallback_timezone)
     window = cfg.support.repeated_tickets_window_days
     today = local_day(now, tz)
     opened_day = local_day(event.occurred_at, tz)
     days = tuple(sorted(d for d in (*support.ticket_days, opened_day) if d > today - window))
-    open_tickets = support.open_tickets
-    if event.ticket_id not in open_tickets:
-        open_tickets = (*open_tickets, event.ticket_id)[-_MAX_OPEN_TICKETS:]
+    open_tickets = (*support.open_tickets, event.ticket_id)[-_MAX_OPEN_TICKETS:]
     support = support.model_copy(update={"open_tickets": open_tickets, "ticket_days": days})
     state = state.model_copy(update={"support": support})
     signals = []

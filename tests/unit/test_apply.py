@@ -213,6 +213,24 @@ def test_resolving_an_unknown_ticket_never_goes_negative() -> None:
     assert state.support.open_tickets == ()
 
 
+def test_the_same_open_ticket_announced_again_is_not_a_repeated_contact() -> None:
+    again = [
+        event("support.ticket_opened", "c", f"2026-01-0{day}T10:00:00Z", ticket_id="t-1")
+        for day in (2, 3, 4)
+    ]
+    state, signals = run(*again)
+    assert state.support.open_tickets == ("t-1",)
+    assert len(state.support.ticket_days) == 1
+    assert "support_unhappy" not in names(signals)
+    # Three different tickets on those days are a repeated contact.
+    distinct = [
+        event("support.ticket_opened", "c", f"2026-01-0{day}T10:00:00Z", ticket_id=f"t-{day}")
+        for day in (2, 3, 4)
+    ]
+    _, signals = run(*distinct)
+    assert "support_unhappy" in names(signals)
+
+
 def test_activity_is_pruned_to_the_windows() -> None:
     cfg = EngineConfig.model_validate(
         {"engagement": {"short_window_days": 7, "long_window_days": 14}}
