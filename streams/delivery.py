@@ -247,7 +247,6 @@ class Delivery:
             key=source.key, value=source.value, partition=source.partition
         )
         await pending
-        self.worker.metrics.email_failures.labels("retry_deferred").inc()
 
     # -- one attempt ----------------------------------------------------------------
 
