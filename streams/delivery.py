@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
@@ -200,6 +200,7 @@ class Delivery:
             else s.unsubscribe_secret.get_secret_value().encode()
         )
         self._random = random.Random()
+        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests record it
 
     # -- agents ---------------------------------------------------------------------
 
@@ -229,11 +230,11 @@ class Delivery:
                 )
                 if step.action == "defer":
                     if step.pause > 0:
-                        await asyncio.sleep(step.pause)  # at most one short wait
+                        await self._sleep(step.pause)  # at most one short wait
                     await self._defer(source)
                     continue
                 if step.wait > 0:
-                    await asyncio.sleep(step.wait)  # at most one short wait
+                    await self._sleep(step.wait)  # at most one short wait
                 await self.attempt(retry.message, attempt=retry.attempt)
 
     async def _defer(self, source: Any) -> None:

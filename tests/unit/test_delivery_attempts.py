@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -262,3 +262,78 @@ async def test_faust_ledger_raises_when_not_acknowledged(outcome: str) -> None:
     entry = LedgerEntry(state="committing", at=datetime.now(UTC), attempt=1)
     with pytest.raises(CommitNotDurableError):
         await FaustLedger(table).put_acknowledged(b"<m@x>", entry, within=0.05)
+
+
+# -- the retry agent never sleeps until a late record is due ---------------------------------
+
+
+class FakeStream:
+    def __init__(self, records: list[Any]) -> None:
+        self.records = records
+
+    async def events(self) -> Any:
+        for record in self.records:
+            yield record
+
+
+def retry_record(m: OutboxMessage, attempt: int, due_in: float, offset: int) -> Any:
+    retry = RetryRecord(
+        message=m,
+        attempt=attempt,
+        not_before=datetime.now(UTC) + timedelta(seconds=due_in),
+    )
+    source = SimpleNamespace(
+        key=m.customer_id.encode(),
+        value=retry.to_bytes(),
+        partition=2,
+        topic="outbox-retry",
+        offset=offset,
+    )
+    return SimpleNamespace(message=source)
+
+
+async def test_a_due_retry_is_not_held_up_by_a_later_one() -> None:
+    delivery, ledger, sender, worker = make_delivery()
+    sender.close = _no_op  # type: ignore[attr-defined]
+    late, due = message(1), message(2)
+    records = [retry_record(late, 2, 600, offset=0), retry_record(due, 2, 0, offset=1)]
+    slept: list[float] = []
+    delivery._sleep = record_sleep(slept)
+    async with asyncio.timeout(5):  # the old agent slept 600 s on the first record
+        await delivery.retry_agent(FakeStream(records))
+    assert slept == []
+    assert len(sender.sent) == 1
+    assert ledger.entries[due.message_id.encode()].state == "sent"
+    assert late.message_id.encode() not in ledger.entries
+    # the late record went back, unchanged, to the end of its own partition
+    assert worker.topics.outbox_retry.records == [
+        (records[0].message.key, records[0].message.value, 2)
+    ]
+
+
+async def test_a_partition_of_late_retries_pauses_briefly_per_round() -> None:
+    delivery, _, sender, worker = make_delivery()
+    sender.close = _no_op  # type: ignore[attr-defined]
+    a, b = message(1), message(2)
+    first_round = [retry_record(a, 2, 600, 0), retry_record(b, 2, 600, 1)]
+    second_round = [  # the copies the first round put back
+        SimpleNamespace(message=SimpleNamespace(**{**vars(r.message), "offset": 2 + n}))
+        for n, r in enumerate(first_round)
+    ]
+    slept: list[float] = []
+    delivery._sleep = record_sleep(slept)
+    await delivery.retry_agent(FakeStream(first_round + second_round))
+    assert slept == [pytest.approx(1.0)]  # one short pause per idle round: not 600 s, no spin
+    assert sender.sent == []
+    assert len(worker.topics.outbox_retry.records) == 4
+
+
+async def _no_op() -> None:
+    return None
+
+
+def record_sleep(slept: list[float]) -> Callable[[float], Awaitable[None]]:
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    return sleep
