@@ -10,8 +10,15 @@ States of one ``Message-ID``:
 
 ``committing`` counts as sent: if the worker died after writing it, the dot may have
 reached the server, and a second email is the failure we refuse. The only loss window
-left is a worker killed between that ledger write and writing the dot (one socket write),
-or a server that rejects the data after the dot while the worker dies before recording it.
+left is a worker killed between the broker's acknowledgement of that write and the
+server's reply to the dot, or a server that rejects the data after the dot while the
+worker dies before recording it.
+
+Attempts are numbered (1 from the outbox, 2.. from the retry topic). An attempt goes
+ahead only if the message is in no final state and its number is newer than the one the
+ledger recorded (:func:`may_send`), and it commits (writes the dot) only if the ledger
+still shows exactly what it saw when it started (:func:`may_commit`): a compare-and-set
+that turns a concurrent or stale attempt of the same message into a skipped duplicate.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from lifecycle.outbox import OutboxMessage
 
-__all__ = ["FINAL_STATES", "LedgerEntry", "LedgerState", "RetryRecord", "may_send"]
+__all__ = ["FINAL_STATES", "LedgerEntry", "LedgerState", "RetryRecord", "may_commit", "may_send"]
 
 LedgerState = Literal["committing", "sent", "retrying", "failed"]
 FINAL_STATES: frozenset[str] = frozenset({"committing", "sent", "failed"})
@@ -70,6 +77,17 @@ def may_send(entry: LedgerEntry | None, *, attempt: int) -> bool:
     if entry.state in FINAL_STATES:
         return False
     return attempt > entry.attempt
+
+
+def may_commit(seen: LedgerEntry | None, current: LedgerEntry | None, *, attempt: int) -> bool:
+    """May this attempt write the final dot? Only if nobody changed the ledger entry since
+    the attempt checked it (``seen``) and the attempt is still allowed to send.
+
+    Inside one worker, attempts of one message are serialised, so ``current`` differs
+    from ``seen`` only through a bug or an attempt that got around the serialisation;
+    either way the safe answer is to not send.
+    """
+    return current == seen and may_send(current, attempt=attempt)
 
 
 def entry(state: LedgerState, at: datetime, attempt: int, detail: str | None = None) -> LedgerEntry:

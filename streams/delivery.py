@@ -9,32 +9,145 @@ Two agents share one pooled :class:`~streams.smtp.SmtpSender`:
 Every attempt checks the ledger first (:func:`lifecycle.ledger.may_send`), so a redelivered
 or replayed outbox record is not sent again. See :mod:`lifecycle.ledger` for the states
 and the remaining at-least-once window.
+
+Two agents could still race on one message: after a crash the redelivered outbox record
+(attempt 1) and its retry record (attempt 2) can both be in flight, each in its own agent.
+Both agents run in the worker that owns the customer's partition (outbox and retry topic
+are keyed by customer id and co-partitioned), so attempts of one Message-ID are
+serialised here with a lock per Message-ID, and the final dot is written only if the
+ledger entry is still the one the attempt started from (:func:`lifecycle.ledger.may_commit`).
+The ``committing`` mark is produced to the ledger's changelog and awaited until the broker
+acknowledges it; if that fails or times out no dot is written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from lifecycle.backoff import backoff_delay
+from lifecycle.backoff import RetryPacer, backoff_delay
+from lifecycle.bounces import is_mailbox_failure
 from lifecycle.events import EmailBounced, dump_event
 from lifecycle.exceptions import LifecycleError
-from lifecycle.ledger import LedgerEntry, RetryRecord, may_send
+from lifecycle.ledger import LedgerEntry, RetryRecord, may_commit, may_send
 from lifecycle.mime import Mailbox, UnsubscribeLinks, build_email, normalize_address
 from lifecycle.outbox import OutboxMessage
 from lifecycle.unsubscribe import make_token
-from streams.smtp import PermanentSmtpError, SmtpError, SmtpSender, SmtpSettings, TransientSmtpError
+from streams.smtp import PermanentSmtpError, SmtpSender, SmtpSettings, TransientSmtpError
 
 if TYPE_CHECKING:
     from streams.app import Worker
 
-__all__ = ["Delivery", "register"]
+__all__ = [
+    "CommitNotDurableError",
+    "Delivery",
+    "DeliveryLedger",
+    "DuplicateAttemptError",
+    "FaustLedger",
+    "register",
+]
 
 # A refused connection or login is the setup's fault, not the message's: keep retrying.
 _SETUP_STAGES = frozenset({"connect", "auth"})
+# The retry agent never sleeps longer than this at a time (see lifecycle.backoff.RetryPacer).
+_RETRY_SHORT_WAIT_SECONDS = 1.0
+
+
+class DuplicateAttemptError(LifecycleError):
+    """Raised in ``before_commit``: another attempt of this message got there first."""
+
+
+class CommitNotDurableError(LifecycleError):
+    """Raised in ``before_commit``: the broker did not acknowledge ``committing`` in time."""
+
+
+class DeliveryLedger(Protocol):
+    """The delivery ledger as delivery needs it (a Faust table in the worker, a dict in tests)."""
+
+    def get(self, key: bytes) -> LedgerEntry | None: ...
+
+    def put(self, key: bytes, entry: LedgerEntry) -> None:
+        """Record ``entry``; the changelog write is Faust's, in the background."""
+
+    async def put_acknowledged(self, key: bytes, entry: LedgerEntry, *, within: float) -> None:
+        """Record ``entry`` and return once the broker acknowledged it; raise otherwise."""
+
+
+class FaustLedger:
+    """:class:`DeliveryLedger` over the ``delivery-ledger`` Faust table."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, key: bytes) -> LedgerEntry | None:
+        raw = self.table.get(key)
+        return None if raw is None else LedgerEntry.from_bytes(raw)
+
+    def put(self, key: bytes, entry: LedgerEntry) -> None:
+        self.table[key] = entry.to_bytes()
+
+    async def put_acknowledged(self, key: bytes, entry: LedgerEntry, *, within: float) -> None:
+        """What ``table[key] = value`` does, except that the changelog record is produced
+        now and its acknowledgement awaited.
+
+        ``table[key] = value`` only puts the changelog record in Faust's producer buffer;
+        ``app.producer.flush()`` does not make it durable either (the buffer's
+        ``flush_atmost`` returns after 0.1 s without progress, and aiokafka's ``flush``
+        waits for batches but swallows their delivery errors). So: the same partition
+        Faust would choose (``partition_for_key``: the partition of the event being
+        processed), the table's own serializers and sent-callback, then the
+        ``RecordMetadata`` future, which fails if the broker refused the record.
+        """
+        table = self.table
+        value = entry.to_bytes()
+        partition = table.partition_for_key(key)
+        table.data[key] = value  # the in-memory view, without a second changelog record
+        try:
+            async with asyncio.timeout(within):
+                acknowledged = await table.changelog_topic.send(
+                    key=key,
+                    value=value,
+                    partition=partition,
+                    key_serializer=table.key_serializer,
+                    value_serializer=table.value_serializer,
+                    callback=table._on_changelog_sent,
+                    force=True,  # never deferred to the event's commit ("attachments")
+                )
+                await acknowledged
+        except Exception as exc:
+            raise CommitNotDurableError(
+                f"the ledger's changelog did not acknowledge {entry.state!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+
+class _KeyedLocks:
+    """One asyncio.Lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
 
 
 def register(worker: Worker) -> None:
@@ -66,9 +179,16 @@ def _mailbox(text: str) -> Mailbox:
 
 
 class Delivery:
-    def __init__(self, worker: Worker) -> None:
+    def __init__(self, worker: Worker, *, ledger: DeliveryLedger | None = None) -> None:
         self.worker = worker
-        self.ledger = worker.tables.delivery_ledger
+        self.ledger: DeliveryLedger = (
+            FaustLedger(worker.tables.delivery_ledger) if ledger is None else ledger
+        )
+        self._in_progress = _KeyedLocks()
+        # The broker must acknowledge "committing" well before the SMTP server could give
+        # up on us in the middle of DATA (servers wait minutes, RFC 5321 4.5.3.2; our own
+        # per-command timeout is the tighter bound we control).
+        self.commit_timeout = worker.settings.smtp_timeout_seconds / 2
         self._sender: SmtpSender | None = None
         self._users = 0
         s = worker.settings
@@ -80,6 +200,7 @@ class Delivery:
             else s.unsubscribe_secret.get_secret_value().encode()
         )
         self._random = random.Random()
+        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests record it
 
     # -- agents ---------------------------------------------------------------------
 
@@ -91,23 +212,55 @@ class Delivery:
                     await self.attempt(message, attempt=1)
 
     async def retry_agent(self, stream: Any) -> None:
+        # Never a long sleep here: see lifecycle.backoff.RetryPacer for why and how.
+        pacers: dict[int, RetryPacer] = {}
         async with self._sending():
             async for record in stream.events():
                 retry = await self._decode(record, RetryRecord.from_bytes)
                 if retry is None:
                     continue
-                wait = (retry.not_before - datetime.now(UTC)).total_seconds()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+                source = record.message
+                pacer = pacers.setdefault(
+                    source.partition, RetryPacer(short_wait=_RETRY_SHORT_WAIT_SECONDS)
+                )
+                step = pacer.step(
+                    f"{retry.message.message_id} {retry.attempt}",
+                    retry.not_before,
+                    datetime.now(UTC),
+                )
+                if step.action == "defer":
+                    if step.pause > 0:
+                        await self._sleep(step.pause)  # at most one short wait
+                    await self._defer(source)
+                    continue
+                if step.wait > 0:
+                    await self._sleep(step.wait)  # at most one short wait
                 await self.attempt(retry.message, attempt=retry.attempt)
+
+    async def _defer(self, source: Any) -> None:
+        """Put a retry record, unchanged, at the end of its own partition.
+
+        Awaited until acknowledged before the stream moves on (and commits past the
+        original), so a crash leaves the record at least once on the topic. A copy left
+        twice (crash between the two) is a stale attempt the ledger skips.
+        """
+        pending = await self.worker.topics.outbox_retry.send(
+            key=source.key, value=source.value, partition=source.partition
+        )
+        await pending
 
     # -- one attempt ----------------------------------------------------------------
 
     async def attempt(self, message: OutboxMessage, *, attempt: int) -> None:
+        """One attempt to send ``message``; attempts of one Message-ID never overlap."""
+        async with self._in_progress.hold(message.message_id):
+            await self._attempt(message, attempt)
+
+    async def _attempt(self, message: OutboxMessage, attempt: int) -> None:
         metrics = self.worker.metrics
         key = message.message_id.encode()
-        raw = self.ledger.get(key)
-        if not may_send(None if raw is None else LedgerEntry.from_bytes(raw), attempt=attempt):
+        seen = self.ledger.get(key)
+        if not may_send(seen, attempt=attempt):
             metrics.emails_skipped_duplicate.inc()
             return
         now = datetime.now(UTC)
@@ -125,9 +278,16 @@ class Delivery:
             return
 
         async def record_commit() -> None:
-            # Durable before the final dot: after this, a crash means "sent", never "send again".
-            self._write(key, LedgerEntry(state="committing", at=now, attempt=attempt))
-            await self.worker.app.producer.flush()
+            # Right before the final dot: check that no other attempt moved the ledger on
+            # since we looked (compare-and-set), then make "committing" durable. After
+            # this a crash means "sent", never "send again". Raising here means no dot.
+            current = self.ledger.get(key)
+            if not may_commit(seen, current, attempt=attempt):
+                raise DuplicateAttemptError(
+                    f"attempt {attempt} of {message.message_id}: ledger moved on to {current!r}"
+                )
+            committing = LedgerEntry(state="committing", at=now, attempt=attempt)
+            await self.ledger.put_acknowledged(key, committing, within=self.commit_timeout)
 
         assert self._sender is not None
         started = asyncio.get_running_loop().time()
@@ -135,6 +295,18 @@ class Delivery:
             receipt = await self._sender.send(
                 self.sender_mailbox.address, [recipient], email_bytes, before_commit=record_commit
             )
+        except DuplicateAttemptError as exc:
+            # The sender dropped the connection mid-DATA: the server discards the message.
+            self.worker.app.log.warning("not sent, a duplicate: %s", exc)
+            metrics.emails_skipped_duplicate.inc()
+            return
+        except CommitNotDurableError as exc:
+            # Not sent (no dot). Retry later like any transient failure; the in-memory
+            # ledger is overwritten with "retrying" right away.
+            metrics.email_failures.labels("transient_ledger").inc()
+            self.worker.app.log.warning("not sent: %s", exc)
+            await self._retry_or_give_up(message, attempt, exc)
+            return
         except PermanentSmtpError as exc:
             await self._permanent(message, attempt, exc)
             return
@@ -142,7 +314,7 @@ class Delivery:
             await self._transient(message, attempt, exc)
             return
         metrics.smtp_send_seconds.observe(asyncio.get_running_loop().time() - started)
-        self._write(
+        self.ledger.put(
             key,
             LedgerEntry(
                 state="sent", at=datetime.now(UTC), attempt=attempt, detail=str(receipt.code)
@@ -175,13 +347,26 @@ class Delivery:
             await self._retry_or_give_up(message, attempt, exc)
             return
         reason = f"SMTP {exc.code} at {exc.stage}: {exc.reply}".strip()
-        await self._give_up(message, attempt, reason, "smtp_permanent")
-        if exc.stage == "rcpt":
+        # Only a refusal that says the mailbox is gone or disabled suppresses the address;
+        # a relay or policy refusal ("554 5.7.1 Relay access denied") is the setup's or
+        # the content's problem, and suppressing on it could suppress every customer.
+        hard_bounce = exc.stage == "rcpt" and is_mailbox_failure(exc.code, exc.reply)
+        await self._give_up(
+            message,
+            attempt,
+            reason,
+            "smtp_permanent",
+            counted_as="hard_bounce" if hard_bounce else "smtp_permanent",
+        )
+        if hard_bounce:
             await self._suppress(message, reason)
 
-    async def _retry_or_give_up(self, message: OutboxMessage, attempt: int, exc: SmtpError) -> None:
+    async def _retry_or_give_up(
+        self, message: OutboxMessage, attempt: int, exc: LifecycleError
+    ) -> None:
         s = self.worker.settings
-        reason = f"{exc.stage}: {exc}"
+        stage = getattr(exc, "stage", "ledger")
+        reason = f"{stage}: {exc}"
         if attempt >= s.smtp_max_attempts:
             await self._give_up(
                 message,
@@ -205,12 +390,20 @@ class Delivery:
             key=message.customer_id.encode(), value=retry.to_bytes()
         )
         await pending
-        self._write(
+        self.ledger.put(
             message.message_id.encode(),
             LedgerEntry(state="retrying", at=now, attempt=attempt, detail=reason[:300]),
         )
 
-    async def _give_up(self, message: OutboxMessage, attempt: int, reason: str, kind: str) -> None:
+    async def _give_up(
+        self,
+        message: OutboxMessage,
+        attempt: int,
+        reason: str,
+        kind: str,
+        *,
+        counted_as: str | None = None,
+    ) -> None:
         from faust import current_event
 
         event = current_event()
@@ -226,11 +419,11 @@ class Delivery:
             partition=source.partition,
             offset=source.offset,
         )
-        self._write(
+        self.ledger.put(
             message.message_id.encode(),
             LedgerEntry(state="failed", at=datetime.now(UTC), attempt=attempt, detail=reason[:300]),
         )
-        self.worker.metrics.emails_dead_lettered.labels(kind).inc()
+        self.worker.metrics.emails_dead_lettered.labels(counted_as or kind).inc()
 
     async def _suppress(self, message: OutboxMessage, reason: str) -> None:
         """Tell the engine, through the normal event path, that this address hard-bounced."""
@@ -251,9 +444,6 @@ class Delivery:
         self.worker.metrics.suppressed_addresses.inc()
 
     # -- helpers --------------------------------------------------------------------
-
-    def _write(self, key: bytes, entry: LedgerEntry) -> None:
-        self.ledger[key] = entry.to_bytes()
 
     def _unsubscribe_links(self, message: OutboxMessage, now: datetime) -> UnsubscribeLinks | None:
         if message.category != "marketing":

@@ -398,8 +398,9 @@ class SmtpSender:
         DATA and its 354, the dot-stuffed body with CRLF line ends (as aiosmtplib
         does), then the callback, and only then ``.<CRLF>``. If the worker dies
         before the dot, the server discards the message; after the dot, the ledger
-        already says "committing". The only window left for a lost email is the
-        time it takes to write those three bytes.
+        already says "committing". The window left for a lost email runs from the
+        moment ``before_commit``'s record became durable (delivery awaits the broker's
+        acknowledgement) until those three bytes reach the server.
 
         It holds the protocol's command lock (a private attribute of aiosmtplib's
         SMTPProtocol, as is ``_drain_helper``), like ``execute_data_command`` does, so

@@ -1,9 +1,10 @@
 """``/unsubscribe``: GET shows a confirmation page, POST unsubscribes (RFC 8058 one-click).
 
 GET never changes anything, because mail scanners fetch links. POST verifies the signed
-token and produces a ``consent.changed`` event to the shop's customers topic, so the change
-goes through the normal ingest path like any other consent statement. A bad token gets
-the same 400 page whatever is wrong with it.
+token and produces a ``consent.changed`` event to the worker's own customer-events topic,
+keyed by customer id (as delivery does with bounces), so the engine applies it like any
+other event of that customer. The shop's topics are read-only for us. A bad token gets
+the same 400 page whatever is wrong with it (forged, truncated, expired).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def register(worker: Worker) -> None:
         else settings.unsubscribe_secret.get_secret_value().encode()
     )
     max_age = timedelta(days=settings.unsubscribe_max_age_days)
-    customers_topic = worker.topics.sources[0]
+    # Normalised events keyed by customer id: the partition that owns the customer's state.
+    customer_events = worker.topics.customer_events
 
     def customer_for(request: Any) -> str | None:
         token = request.query.get("token", "")
@@ -87,7 +89,7 @@ def register(worker: Worker) -> None:
                 marketing_consent=False,
                 source="unsubscribe_link",
             )
-            pending = await customers_topic.send(key=customer_id.encode(), value=dump_event(event))
+            pending = await customer_events.send(key=customer_id.encode(), value=dump_event(event))
             await pending
             worker.metrics.unsubscribes.inc()
             body = "<p>You will not receive marketing email from us any more.</p>"

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
 
+from lifecycle.ledger import RetryRecord
 from lifecycle.outbox import OutboxMessage, derive_message_id
+from lifecycle.unsubscribe import make_token
+from tests.factories import event_dict
 from tests.support.smtp_fixtures import SMTP_TEST_CREDENTIALS
+from tests.support.worker_env import TEST_SECRET
 from tests.support.worker_fixtures import WorkerFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -48,6 +52,38 @@ def ids(messages: list[OutboxMessage]) -> set[str]:
     return {m.message_id for m in messages}
 
 
+# Campaign runs in these tests: no quiet hours and no frequency caps, so that the decision
+# for a later marketing email is about the customer's state, not about the clock.
+JOURNEYS = {
+    "LIFECYCLE_CAMPAIGN__QUIET_HOURS": "null",
+    "LIFECYCLE_CAMPAIGN__CAPS": '{"marketing": [], "transactional": []}',
+}
+
+
+async def sign_up(kafka_kit, env, customer: str, email: str) -> None:
+    signup = event_dict(
+        "customer.signed_up",
+        customer,
+        datetime.now(UTC),
+        email=email,
+        name="Kim",
+        marketing_consent=True,
+        timezone="UTC",
+    )
+    await kafka_kit.produce(env.topic("customers"), [(customer, signup)])
+
+
+async def order_into_a_spend_tier(kafka_kit, env, customer: str) -> None:
+    """A small first order, then one that crosses a spend tier: the tier-up campaign
+    (marketing) wants to send; the first order's thank-you (transactional) came before."""
+    now = datetime.now(UTC)
+    orders = [
+        event_dict("order.placed", customer, now, total="40"),
+        event_dict("order.placed", customer, now + timedelta(seconds=1), total="2000"),
+    ]
+    await kafka_kit.produce(env.topic("customers"), [(customer, o) for o in orders])
+
+
 async def test_a_redelivered_outbox_record_is_sent_once(
     worker_factory: WorkerFactory, kafka_kit, smtp_server
 ) -> None:
@@ -70,8 +106,16 @@ async def test_smtp_down_then_up_delivers_everything_once(
     await smtp_server.stop()
     messages = [outbox_message(n) for n in range(15)]
     await produce_outbox(kafka_kit, env, messages)
-    await worker.wait_metric("lifecycle_email_failures_total", lambda v: v >= len(messages))
+
+    # Down across at least two failed attempts of every message: each has a retry record
+    # for its third attempt (records put back unchanged while they wait are copies).
+    def third_attempt_due(records) -> bool:
+        waiting = [RetryRecord.from_bytes(r.value) for r in records]
+        return ids(messages) <= {r.message.message_id for r in waiting if r.attempt >= 3}
+
+    await kafka_kit.consume_until(env.topic("outbox_retry"), third_attempt_due, within=60)
     assert smtp_server.messages == []
+    assert await worker.metric("lifecycle_email_failures_total") >= 2 * len(messages)
     await smtp_server.start()
     await smtp_server.wait_for_messages(ids(messages), within=60)
     assert Counter(m.message_id for m in smtp_server.messages) == dict.fromkeys(ids(messages), 1)
@@ -102,7 +146,55 @@ async def test_a_permanent_refusal_is_dead_lettered_and_the_address_suppressed(
         "lifecycle_events_processed_total", lambda v: v >= 1, type="email.bounced"
     )
     assert await worker.metric("lifecycle_addresses_suppressed_total") == 1
+    assert await worker.metric("lifecycle_emails_dead_lettered_total", reason="hard_bounce") == 1
     assert "gone@shop.test" not in {r for m in smtp_server.messages for r in m.rcpt_tos}
+
+
+async def test_a_hard_bounce_suppresses_later_marketing_and_a_relay_refusal_does_not(
+    worker_factory: WorkerFactory, kafka_kit, smtp_server
+) -> None:
+    env, worker = await worker_factory(smtp_port=smtp_server.port, **JOURNEYS)
+    smtp_server.refuse_recipient("gone@shop.test")  # 550 5.1.1 ... User unknown
+    smtp_server.refuse_recipient("kim@shop.test", "554 5.7.1 <kim@shop.test>: Relay access denied")
+    # Each sign-up's welcome email (marketing) is refused at RCPT.
+    await sign_up(kafka_kit, env, "c-gone", "gone@shop.test")
+    await sign_up(kafka_kit, env, "c-relay", "kim@shop.test")
+    await worker.wait_metric(
+        "lifecycle_emails_dead_lettered_total", lambda v: v >= 1, reason="hard_bounce"
+    )
+    await worker.wait_metric(
+        "lifecycle_emails_dead_lettered_total", lambda v: v >= 1, reason="smtp_permanent"
+    )
+    await worker.wait_metric(
+        "lifecycle_events_processed_total", lambda v: v >= 1, type="email.bounced"
+    )
+    assert await worker.metric("lifecycle_addresses_suppressed_total") == 1
+    dead = await kafka_kit.consume_until(env.topic("dead_letter"), lambda got: len(got) >= 2)
+    reasons = {
+        OutboxMessage.from_json_bytes(r.value).customer_id: dict(r.headers)["lifecycle.reason"]
+        for r in dead
+    }
+    assert "5.1.1" in reasons["c-gone"].decode()
+    assert "554 at rcpt: 5.7.1" in reasons["c-relay"].decode()
+    events = await kafka_kit.read_topic(env.topic("customer_events"))
+    bounces = [json.loads(r.value) for r in events if b'"email.bounced"' in r.value]
+    assert [b["customer_id"] for b in bounces] == ["c-gone"]
+
+    # The state says "suppressed" for c-gone only: the next marketing email (tier-up)
+    # is skipped as suppressed for c-gone and decided ("send") for c-relay.
+    await order_into_a_spend_tier(kafka_kit, env, "c-gone")
+    await order_into_a_spend_tier(kafka_kit, env, "c-relay")
+    await worker.wait_metric(
+        "lifecycle_campaign_decisions_total",
+        lambda v: v >= 1,
+        campaign="tier-up",
+        outcome="suppressed",
+    )
+    await worker.wait_metric(
+        "lifecycle_campaign_decisions_total", lambda v: v >= 1, campaign="tier-up", outcome="send"
+    )
+    accepted = {r for m in smtp_server.messages for r in m.rcpt_tos}
+    assert not accepted & {"gone@shop.test", "kim@shop.test"}
 
 
 async def test_starttls_and_auth_work_and_wrong_credentials_fail_clearly(
@@ -142,10 +234,9 @@ async def test_starttls_and_auth_work_and_wrong_credentials_fail_clearly(
 async def test_marketing_mail_carries_one_click_unsubscribe_that_works(
     worker_factory: WorkerFactory, kafka_kit, smtp_server
 ) -> None:
-    env, worker = await worker_factory(smtp_port=smtp_server.port)
-    message = outbox_message(7, category="marketing")
-    await produce_outbox(kafka_kit, env, [message])
-    [received] = await smtp_server.wait_for_messages([message.message_id], within=60)
+    env, worker = await worker_factory(smtp_port=smtp_server.port, **JOURNEYS)
+    await sign_up(kafka_kit, env, "c-7", "kim7@shop.test")  # the welcome email is marketing
+    [received] = await smtp_server.wait_for_messages(count=1, within=60)
     headers = received.message
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     url = re.search(r"<(http[^>]+)>", headers["List-Unsubscribe"]).group(1)  # type: ignore[union-attr]
@@ -169,13 +260,59 @@ async def test_marketing_mail_carries_one_click_unsubscribe_that_works(
         async with http.post(url, data={"List-Unsubscribe": "One-Click"}) as again:
             assert again.status == 200
 
-    consent = await kafka_kit.consume_until(env.topic("customers"), lambda got: len(got) >= 2)
-    events = [json.loads(r.value) for r in consent]
-    assert {(e["type"], e["customer_id"], e["marketing_consent"]) for e in events} == {
-        ("consent.changed", "c-7", False)
-    }
+    # Produced to the worker's own customer-events topic, never to the shop's topics.
+    def consents(records) -> list[dict]:
+        return [json.loads(r.value) for r in records if b'"consent.changed"' in r.value]
+
+    consent = await kafka_kit.consume_until(
+        env.topic("customer_events"), lambda got: len(consents(got)) >= 2
+    )
+    events = consents(consent)
+    assert {(e["customer_id"], e["marketing_consent"]) for e in events} == {("c-7", False)}
+    assert {r.key for r in consent if b'"consent.changed"' in r.value} == {b"c-7"}
     assert len({e["event_id"] for e in events}) == 1  # the second click is a duplicate
+    shop_records = await kafka_kit.read_topic(env.topic("customers"))
+    assert not consents(shop_records)
     await worker.wait_metric(
         "lifecycle_events_processed_total", lambda v: v >= 1, type="consent.changed"
     )
+    await worker.wait_metric("lifecycle_events_duplicate_total", lambda v: v >= 1)
+
+    # Marketing mail stops: the next one (tier-up) is decided "no_consent"; the
+    # transactional thank-you for the first order still goes.
+    await order_into_a_spend_tier(kafka_kit, env, "c-7")
+    await worker.wait_metric(
+        "lifecycle_campaign_decisions_total",
+        lambda v: v >= 1,
+        campaign="tier-up",
+        outcome="no_consent",
+    )
+    await worker.wait_metric(
+        "lifecycle_emails_sent_total", lambda v: v >= 1, category="transactional"
+    )
+    assert await worker.metric("lifecycle_emails_sent_total", category="marketing") == 1
     assert await worker.metric("lifecycle_events_duplicate_total") == 1
+
+
+async def test_an_expired_unsubscribe_link_gets_the_same_page_as_a_forged_one(
+    worker_factory: WorkerFactory, smtp_server
+) -> None:
+    _, worker = await worker_factory(smtp_port=smtp_server.port)
+    issued = datetime.now(UTC) - timedelta(days=366)  # the default maximum age is 365 days
+    expired = make_token(TEST_SECRET.encode(), "c-8", issued)
+    fresh = make_token(TEST_SECRET.encode(), "c-8", datetime.now(UTC))
+    base = worker.base_url + "/unsubscribe?token="
+    async with aiohttp.ClientSession() as http:
+        async with http.get(base + fresh) as page:
+            assert page.status == 200  # the same customer, a valid link: accepted
+        async with http.post(base + fresh[:-2]) as forged:
+            assert forged.status == 400
+            forged_page = await forged.text()
+        async with http.get(base + expired) as looked_at:
+            assert looked_at.status == 400
+            assert await looked_at.text() == forged_page
+        async with http.post(base + expired) as posted:
+            assert posted.status == 400
+            assert await posted.text() == forged_page
+    assert "not valid or has expired" in forged_page
+    assert await worker.metric("lifecycle_unsubscribes_total") == 0

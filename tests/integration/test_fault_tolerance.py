@@ -123,6 +123,19 @@ async def kill_while_waiting_for_mail(server, worker) -> None:
         server.release_mail()
 
 
+async def wait_until_both_have_partitions(first, second) -> None:
+    """Both workers own partitions of the customer-events topic in the same generation.
+
+    A worker counts a tick only for partitions it owns. The second worker counting ticks
+    means the rebalance that gave it partitions has completed, and with Faust's eager
+    rebalancing the first worker gave up all of its partitions before that; so a tick the
+    first worker counts after that moment comes from a partition it was (re)assigned.
+    """
+    await second.wait_metric("lifecycle_ticks_total", lambda v: v >= 1)
+    before = await first.metric("lifecycle_ticks_total")
+    await first.wait_metric("lifecycle_ticks_total", lambda v: v > before)
+
+
 async def test_sigkill_mid_stream_then_restart_sends_every_email_exactly_once(
     worker_factory: WorkerFactory, kafka_kit, smtp_server
 ) -> None:
@@ -149,7 +162,7 @@ async def test_two_workers_share_the_group_and_one_is_killed(
     env, first = await worker_factory(smtp_port=smtp_server.port, name="first", **SETTINGS)
     second_env = env.with_overrides(LIFECYCLE_DATA_DIR=str(tmp_path / "second-data"))
     _, second = await worker_factory(smtp_port=smtp_server.port, env=second_env, name="second")
-    await first.wait_metric("lifecycle_ticks_total", lambda v: v >= 0)
+    await wait_until_both_have_partitions(first, second)
 
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
     events = history(90, start)

@@ -1,0 +1,339 @@
+"""Delivery.attempt with a fake SMTP sender and an in-memory ledger: the state machine only.
+
+The real broker and SMTP server paths are in tests/integration/test_delivery.py; here the
+interleavings that are hard to hit there are driven on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from lifecycle.ledger import LedgerEntry, RetryRecord
+from lifecycle.outbox import OutboxMessage, derive_message_id
+from streams.delivery import CommitNotDurableError, Delivery, FaustLedger
+from streams.metrics import WorkerMetrics
+from streams.settings import Settings
+from streams.smtp import SmtpReceipt
+
+pytestmark = pytest.mark.asyncio
+
+BeforeCommit = Callable[[], Awaitable[None]]
+
+
+class MemoryLedger:
+    """A DeliveryLedger in a dict; acknowledged writes can be made to fail."""
+
+    def __init__(self) -> None:
+        self.entries: dict[bytes, LedgerEntry] = {}
+        self.acknowledged: list[LedgerEntry] = []
+        self.fail_acknowledged: Exception | None = None
+
+    def get(self, key: bytes) -> LedgerEntry | None:
+        return self.entries.get(key)
+
+    def put(self, key: bytes, entry: LedgerEntry) -> None:
+        self.entries[key] = entry
+
+    async def put_acknowledged(self, key: bytes, entry: LedgerEntry, *, within: float) -> None:
+        self.entries[key] = entry
+        await asyncio.sleep(0)  # the broker round trip: other tasks run meanwhile
+        if self.fail_acknowledged is not None:
+            raise CommitNotDurableError(str(self.fail_acknowledged))
+        self.acknowledged.append(entry)
+
+
+class FakeSender:
+    """Like SmtpSender.send: round trips, then before_commit, then the dot (unless it raised)."""
+
+    def __init__(self, round_trips: int = 3) -> None:
+        self.round_trips = round_trips
+        self.sent: list[bytes] = []
+        self.hook_reached = asyncio.Event()
+        self.hold_hook: asyncio.Event | None = None
+
+    async def send(
+        self,
+        envelope_from: str,
+        recipients: Sequence[str],
+        message_bytes: bytes,
+        *,
+        before_commit: BeforeCommit | None = None,
+    ) -> SmtpReceipt:
+        for _ in range(self.round_trips):  # MAIL, RCPT, DATA: each yields to the loop
+            await asyncio.sleep(0)
+        self.hook_reached.set()
+        if self.hold_hook is not None:
+            await self.hold_hook.wait()
+        assert before_commit is not None
+        await before_commit()  # raising here means no dot: nothing is sent
+        self.sent.append(message_bytes)
+        return SmtpReceipt(250, "2.0.0 OK", tuple(recipients))
+
+
+class FakeTopic:
+    def __init__(self) -> None:
+        self.records: list[tuple[bytes | None, bytes | None, int | None]] = []
+
+    async def send(
+        self, *, key: bytes | None = None, value: bytes | None = None, partition: int | None = None
+    ) -> asyncio.Future[None]:
+        self.records.append((key, value, partition))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+def make_delivery() -> tuple[Delivery, MemoryLedger, FakeSender, Any]:
+    worker = SimpleNamespace(
+        settings=Settings(unsubscribe_secret="x" * 32, smtp_timeout_seconds=4),
+        metrics=WorkerMetrics(),
+        tables=SimpleNamespace(delivery_ledger=None),
+        topics=SimpleNamespace(outbox_retry=FakeTopic()),
+        app=SimpleNamespace(log=logging.getLogger("test-delivery")),
+    )
+    ledger = MemoryLedger()
+    delivery = Delivery(worker, ledger=ledger)  # type: ignore[arg-type]
+    sender = FakeSender()
+    delivery._sender = sender  # type: ignore[assignment]
+    return delivery, ledger, sender, worker
+
+
+def message(n: int = 1) -> OutboxMessage:
+    return OutboxMessage(
+        message_id=derive_message_id(f"c{n}", "receipt", 0, f"e{n}"),
+        customer_id=f"c{n}",
+        campaign_id="receipt",
+        variant="default",
+        step=0,
+        category="transactional",
+        decided_at=datetime(2026, 11, 2, 12, tzinfo=UTC),
+        to_address=f"c{n}@example.com",
+        locale="en",
+        subject="Thanks",
+        text="t",
+        html="<p>h</p>",
+    )
+
+
+def skipped(worker: Any) -> float:
+    return worker.metrics.emails_skipped_duplicate._value.get()  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("attempts", [(1, 2), (2, 1)])
+async def test_redelivered_outbox_record_and_its_retry_record_send_once(
+    attempts: tuple[int, int],
+) -> None:
+    """After a crash the 'retrying' entry was never durable: the ledger is empty, and the
+    redelivered outbox record (attempt 1) and the retry record (attempt 2) run at once
+    in the two agents (the audit's reproduction)."""
+    delivery, ledger, sender, worker = make_delivery()
+    m = message()
+    await asyncio.gather(*(delivery.attempt(m, attempt=a) for a in attempts))
+    assert len(sender.sent) == 1
+    assert skipped(worker) == 1
+    assert ledger.entries[m.message_id.encode()].state == "sent"
+    assert [e.state for e in ledger.acknowledged] == ["committing"]
+    assert len(delivery._in_progress) == 0  # no lock left behind
+
+
+async def test_different_messages_are_not_serialised_against_each_other() -> None:
+    delivery, _, sender, _ = make_delivery()
+    sender.hold_hook = asyncio.Event()
+    first = asyncio.create_task(delivery.attempt(message(1), attempt=1))
+    await sender.hook_reached.wait()
+    second = asyncio.create_task(delivery.attempt(message(2), attempt=1))
+    async with asyncio.timeout(5):
+        while len(delivery._in_progress) < 2:  # both hold their own lock at once
+            await asyncio.sleep(0)
+    sender.hold_hook.set()
+    await asyncio.gather(first, second)
+    assert len(sender.sent) == 2
+
+
+async def test_no_dot_when_the_ledger_moved_on_during_the_transaction() -> None:
+    """A change the lock cannot see (e.g. a write that bypassed it) stops the commit."""
+    delivery, ledger, sender, worker = make_delivery()
+    m = message()
+    key = m.message_id.encode()
+    sender.hold_hook = asyncio.Event()
+    task = asyncio.create_task(delivery.attempt(m, attempt=1))
+    await sender.hook_reached.wait()
+    ledger.put(key, LedgerEntry(state="sent", at=datetime.now(UTC), attempt=2))
+    sender.hold_hook.set()
+    await task
+    assert sender.sent == []
+    assert skipped(worker) == 1
+    assert ledger.entries[key].attempt == 2  # untouched by the skipped attempt
+
+
+@pytest.mark.parametrize(
+    ("recorded", "attempt", "sends"),
+    [
+        (LedgerEntry(state="retrying", at=datetime.now(UTC), attempt=2), 1, False),
+        (LedgerEntry(state="retrying", at=datetime.now(UTC), attempt=2), 2, False),
+        (LedgerEntry(state="retrying", at=datetime.now(UTC), attempt=2), 3, True),
+        (LedgerEntry(state="committing", at=datetime.now(UTC), attempt=1), 2, False),
+        (LedgerEntry(state="failed", at=datetime.now(UTC), attempt=1), 2, False),
+    ],
+)
+async def test_stale_attempts_are_harmless(
+    recorded: LedgerEntry, attempt: int, sends: bool
+) -> None:
+    delivery, ledger, sender, worker = make_delivery()
+    m = message()
+    ledger.put(m.message_id.encode(), recorded)
+    await delivery.attempt(m, attempt=attempt)
+    assert len(sender.sent) == (1 if sends else 0)
+    assert skipped(worker) == (0 if sends else 1)
+
+
+async def test_committing_not_acknowledged_means_no_dot_and_a_retry() -> None:
+    delivery, ledger, sender, worker = make_delivery()
+    ledger.fail_acknowledged = TimeoutError("no acknowledgement within 2 s")
+    m = message()
+    await delivery.attempt(m, attempt=1)
+    assert sender.sent == []
+    entry = ledger.entries[m.message_id.encode()]
+    assert (entry.state, entry.attempt) == ("retrying", 1)
+    [(key, value, _)] = worker.topics.outbox_retry.records
+    assert key == m.customer_id.encode()
+    assert value is not None
+    assert RetryRecord.from_bytes(value).attempt == 2
+    assert worker.metrics.email_failures.labels("transient_ledger")._value.get() == 1
+    # the retry goes ahead once the broker is back
+    ledger.fail_acknowledged = None
+    await delivery.attempt(m, attempt=2)
+    assert len(sender.sent) == 1
+
+
+# -- FaustLedger.put_acknowledged against a stand-in for a Faust table ---------------------
+
+
+class FakeChangelog:
+    def __init__(self, outcome: str) -> None:
+        self.outcome = outcome
+        self.sent: list[dict[str, Any]] = []
+
+    async def send(self, **kwargs: Any) -> asyncio.Future[str]:
+        self.sent.append(kwargs)
+        acknowledged: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        if self.outcome == "ok":
+            acknowledged.set_result("RecordMetadata")
+        elif self.outcome == "error":
+            acknowledged.set_exception(OSError("NotLeaderForPartition"))
+        return acknowledged  # "hang": never resolves
+
+
+class FakeTable:
+    key_serializer = "raw"
+    value_serializer = "raw"
+
+    def __init__(self, outcome: str) -> None:
+        self.data: dict[bytes, bytes] = {}
+        self.changelog_topic = FakeChangelog(outcome)
+
+    def partition_for_key(self, key: bytes) -> int:
+        return 3  # Faust: the partition of the event being processed
+
+    def _on_changelog_sent(self, fut: Any) -> None:
+        pass
+
+
+async def test_faust_ledger_awaits_the_broker_acknowledgement() -> None:
+    table = FakeTable("ok")
+    entry = LedgerEntry(state="committing", at=datetime.now(UTC), attempt=1)
+    await FaustLedger(table).put_acknowledged(b"<m@x>", entry, within=1)
+    [sent] = table.changelog_topic.sent
+    assert (sent["key"], sent["value"], sent["partition"]) == (b"<m@x>", entry.to_bytes(), 3)
+    assert sent["force"] is True
+    assert table.data[b"<m@x>"] == entry.to_bytes()
+
+
+@pytest.mark.parametrize("outcome", ["error", "hang"])
+async def test_faust_ledger_raises_when_not_acknowledged(outcome: str) -> None:
+    table = FakeTable(outcome)
+    entry = LedgerEntry(state="committing", at=datetime.now(UTC), attempt=1)
+    with pytest.raises(CommitNotDurableError):
+        await FaustLedger(table).put_acknowledged(b"<m@x>", entry, within=0.05)
+
+
+# -- the retry agent never sleeps until a late record is due ---------------------------------
+
+
+class FakeStream:
+    def __init__(self, records: list[Any]) -> None:
+        self.records = records
+
+    async def events(self) -> Any:
+        for record in self.records:
+            yield record
+
+
+def retry_record(m: OutboxMessage, attempt: int, due_in: float, offset: int) -> Any:
+    retry = RetryRecord(
+        message=m,
+        attempt=attempt,
+        not_before=datetime.now(UTC) + timedelta(seconds=due_in),
+    )
+    source = SimpleNamespace(
+        key=m.customer_id.encode(),
+        value=retry.to_bytes(),
+        partition=2,
+        topic="outbox-retry",
+        offset=offset,
+    )
+    return SimpleNamespace(message=source)
+
+
+async def test_a_due_retry_is_not_held_up_by_a_later_one() -> None:
+    delivery, ledger, sender, worker = make_delivery()
+    sender.close = _no_op  # type: ignore[attr-defined]
+    late, due = message(1), message(2)
+    records = [retry_record(late, 2, 600, offset=0), retry_record(due, 2, 0, offset=1)]
+    slept: list[float] = []
+    delivery._sleep = record_sleep(slept)
+    async with asyncio.timeout(5):  # the old agent slept 600 s on the first record
+        await delivery.retry_agent(FakeStream(records))
+    assert slept == []
+    assert len(sender.sent) == 1
+    assert ledger.entries[due.message_id.encode()].state == "sent"
+    assert late.message_id.encode() not in ledger.entries
+    # the late record went back, unchanged, to the end of its own partition
+    assert worker.topics.outbox_retry.records == [
+        (records[0].message.key, records[0].message.value, 2)
+    ]
+
+
+async def test_a_partition_of_late_retries_pauses_briefly_per_round() -> None:
+    delivery, _, sender, worker = make_delivery()
+    sender.close = _no_op  # type: ignore[attr-defined]
+    a, b = message(1), message(2)
+    first_round = [retry_record(a, 2, 600, 0), retry_record(b, 2, 600, 1)]
+    second_round = [  # the copies the first round put back
+        SimpleNamespace(message=SimpleNamespace(**{**vars(r.message), "offset": 2 + n}))
+        for n, r in enumerate(first_round)
+    ]
+    slept: list[float] = []
+    delivery._sleep = record_sleep(slept)
+    await delivery.retry_agent(FakeStream(first_round + second_round))
+    assert slept == [pytest.approx(1.0)]  # one short pause per idle round: not 600 s, no spin
+    assert sender.sent == []
+    assert len(worker.topics.outbox_retry.records) == 4
+
+
+async def _no_op() -> None:
+    return None
+
+
+def record_sleep(slept: list[float]) -> Callable[[float], Awaitable[None]]:
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    return sleep
