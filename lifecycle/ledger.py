@@ -7,6 +7,7 @@ States of one ``Message-ID``:
 ``sent``        the server replied 250 to the dot
 ``retrying``    a transient failure; a retry record is on the retry topic
 ``failed``      given up: a permanent failure, or out of attempts (dead-lettered)
+``expired``     not sent because it was decided too long ago (:func:`too_late_to_send`)
 
 ``committing`` counts as sent: if the worker died after writing it, the dot may have
 reached the server, and a second email is the failure we refuse. The only loss window
@@ -23,17 +24,25 @@ that turns a concurrent or stale attempt of the same message into a skipped dupl
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from lifecycle.outbox import OutboxMessage
 
-__all__ = ["FINAL_STATES", "LedgerEntry", "LedgerState", "RetryRecord", "may_commit", "may_send"]
+__all__ = [
+    "FINAL_STATES",
+    "LedgerEntry",
+    "LedgerState",
+    "RetryRecord",
+    "may_commit",
+    "may_send",
+    "too_late_to_send",
+]
 
-LedgerState = Literal["committing", "sent", "retrying", "failed"]
-FINAL_STATES: frozenset[str] = frozenset({"committing", "sent", "failed"})
+LedgerState = Literal["committing", "sent", "retrying", "failed", "expired"]
+FINAL_STATES: frozenset[str] = frozenset({"committing", "sent", "failed", "expired"})
 
 
 class LedgerEntry(BaseModel):
@@ -77,6 +86,17 @@ def may_send(entry: LedgerEntry | None, *, attempt: int) -> bool:
     if entry.state in FINAL_STATES:
         return False
     return attempt > entry.attempt
+
+
+def too_late_to_send(message: OutboxMessage, now: datetime, max_delay: timedelta | None) -> bool:
+    """Was ``message`` decided so long ago that sending it now would be wrong?
+
+    A first deployment reads the shop's retained history, and a worker that was down for
+    days catches up: both replay decisions made for moments long past ("welcome!" a year
+    after signing up). State still learns from them; the email is not sent.
+    ``max_delay`` None sends whatever the delay.
+    """
+    return max_delay is not None and now - message.decided_at > max_delay
 
 
 def may_commit(seen: LedgerEntry | None, current: LedgerEntry | None, *, attempt: int) -> bool:

@@ -34,7 +34,7 @@ from lifecycle.backoff import RetryPacer, backoff_delay
 from lifecycle.bounces import is_mailbox_failure
 from lifecycle.events import EmailBounced, dump_event
 from lifecycle.exceptions import LifecycleError
-from lifecycle.ledger import LedgerEntry, RetryRecord, may_commit, may_send
+from lifecycle.ledger import LedgerEntry, RetryRecord, may_commit, may_send, too_late_to_send
 from lifecycle.mime import Mailbox, UnsubscribeLinks, build_email, normalize_address
 from lifecycle.outbox import OutboxMessage
 from lifecycle.unsubscribe import make_token
@@ -264,6 +264,13 @@ class Delivery:
             metrics.emails_skipped_duplicate.inc()
             return
         now = datetime.now(UTC)
+        if too_late_to_send(message, now, self.worker.settings.max_send_delay):
+            detail = f"decided {message.decided_at.isoformat()}, more than the maximum delay"
+            self.ledger.put(
+                key, LedgerEntry(state="expired", at=now, attempt=attempt, detail=detail)
+            )
+            metrics.emails_expired.labels(message.campaign_id).inc()
+            return
         try:
             email_bytes = build_email(
                 message,

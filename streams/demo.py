@@ -99,6 +99,9 @@ async def run_demo(args: argparse.Namespace) -> int:
             "LIFECYCLE_CAMPAIGNS_DIR": str(campaigns),
             "LIFECYCLE_DATA_DIR": str(output / "worker-data"),
             "LIFECYCLE_UNSUBSCRIBE_SECRET": secrets.token_urlsafe(32),
+            # The demo plays 120 days of history in a minute and wants to see every email
+            # it decides; a real deployment keeps the default and does not send stale ones.
+            "LIFECYCLE_MAX_SEND_DELAY_HOURS": "0",
         }
         worker = WorkerProcess(environment, output / "worker.log")
         _say(f"Starting the worker (log: {worker.log_path}) ...")

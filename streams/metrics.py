@@ -66,6 +66,12 @@ class WorkerMetrics:
             "Outbox records not sent because the ledger had them.",
             registry=r,
         )
+        self.emails_expired = Counter(
+            "lifecycle_emails_expired",
+            "Emails not sent: decided longer ago than LIFECYCLE_MAX_SEND_DELAY_HOURS.",
+            ["campaign"],
+            registry=r,
+        )
         self.email_failures = Counter(
             "lifecycle_email_failures", "SMTP failures.", ["kind"], registry=r
         )

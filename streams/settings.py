@@ -117,11 +117,15 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_tls: Literal["none", "starttls", "tls"] = "none"
     smtp_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
-    smtp_pool_size: Annotated[int, Field(ge=1, le=64)] = 4
+    #: Two agents send (outbox and retry), one email at a time each: 2 connections suffice.
+    smtp_pool_size: Annotated[int, Field(ge=1, le=64)] = 2
     smtp_rate_limit_per_second: Annotated[float, Field(gt=0)] = 50.0
     smtp_max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
     smtp_retry_base_seconds: Annotated[float, Field(gt=0)] = 2.0
     smtp_retry_cap_seconds: Annotated[float, Field(gt=0)] = 600.0
+    #: An email decided longer ago than this is not sent (a backfill of old history, a
+    #: worker catching up after days down); 0 sends whatever the delay.
+    max_send_delay_hours: Annotated[float, Field(ge=0)] = 72.0
     #: A CA bundle to trust for SMTP TLS (tests use a throwaway CA); default: the system's.
     smtp_ca_file: Path | None = None
 
@@ -209,6 +213,11 @@ class Settings(BaseSettings):
             shop=c.shop,
             default_currency=c.default_currency,
         )
+
+    @property
+    def max_send_delay(self) -> timedelta | None:
+        hours = self.max_send_delay_hours
+        return None if hours == 0 else timedelta(hours=hours)
 
     @property
     def source_topics(self) -> tuple[str, ...]:

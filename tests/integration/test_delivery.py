@@ -32,7 +32,7 @@ def outbox_message(
         variant="default",
         step=0,
         category=category,  # type: ignore[arg-type]
-        decided_at=datetime(2026, 11, 2, 12, tzinfo=UTC),
+        decided_at=datetime.now(UTC),
         to_address=to or f"customer{n}@shop.test",
         to_name="Åsa Öberg-Łukasiewicz",
         locale="sv-SE",
@@ -60,11 +60,11 @@ JOURNEYS = {
 }
 
 
-async def sign_up(kafka_kit, env, customer: str, email: str) -> None:
+async def sign_up(kafka_kit, env, customer: str, email: str, *, at: datetime | None = None) -> None:
     signup = event_dict(
         "customer.signed_up",
         customer,
-        datetime.now(UTC),
+        at or datetime.now(UTC),
         email=email,
         name="Kim",
         marketing_consent=True,
@@ -195,6 +195,29 @@ async def test_a_hard_bounce_suppresses_later_marketing_and_a_relay_refusal_does
     )
     accepted = {r for m in smtp_server.messages for r in m.rcpt_tos}
     assert not accepted & {"gone@shop.test", "kim@shop.test"}
+
+
+async def test_old_history_builds_state_but_its_emails_expire_unsent(
+    worker_factory: WorkerFactory, kafka_kit, smtp_server
+) -> None:
+    """A first deployment on a bus with history: a sign-up from ten days ago is learned
+    from, but its three welcome emails (decided ten to seven days ago) are not sent."""
+    env, worker = await worker_factory(
+        smtp_port=smtp_server.port, LIFECYCLE_MAX_SEND_DELAY_HOURS="48", **JOURNEYS
+    )
+    await sign_up(
+        kafka_kit, env, "c-old", "old@shop.test", at=datetime.now(UTC) - timedelta(days=10)
+    )
+    await sign_up(kafka_kit, env, "c-new", "new@shop.test")
+
+    [welcome] = await smtp_server.wait_for_messages(count=1, within=60)
+    assert welcome.rcpt_tos == ("new@shop.test",)
+    await worker.wait_metric(
+        "lifecycle_emails_expired_total", lambda v: v >= 3, campaign="welcome", within=60
+    )
+    assert await worker.metric("lifecycle_campaign_decisions_total", outcome="send") == 4
+    assert await worker.metric("lifecycle_emails_sent_total") == 1
+    assert [m.rcpt_tos for m in smtp_server.messages] == [("new@shop.test",)]
 
 
 async def test_starttls_and_auth_work_and_wrong_credentials_fail_clearly(

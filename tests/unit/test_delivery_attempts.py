@@ -105,7 +105,7 @@ def make_delivery() -> tuple[Delivery, MemoryLedger, FakeSender, Any]:
     return delivery, ledger, sender, worker
 
 
-def message(n: int = 1) -> OutboxMessage:
+def message(n: int = 1, *, decided_at: datetime | None = None) -> OutboxMessage:
     return OutboxMessage(
         message_id=derive_message_id(f"c{n}", "receipt", 0, f"e{n}"),
         customer_id=f"c{n}",
@@ -113,7 +113,7 @@ def message(n: int = 1) -> OutboxMessage:
         variant="default",
         step=0,
         category="transactional",
-        decided_at=datetime(2026, 11, 2, 12, tzinfo=UTC),
+        decided_at=decided_at or datetime.now(UTC),
         to_address=f"c{n}@example.com",
         locale="en",
         subject="Thanks",
@@ -337,3 +337,28 @@ def record_sleep(slept: list[float]) -> Callable[[float], Awaitable[None]]:
         slept.append(seconds)
 
     return sleep
+
+
+async def test_an_email_decided_longer_ago_than_the_maximum_delay_is_not_sent() -> None:
+    delivery, ledger, sender, worker = make_delivery()  # default maximum: 72 hours
+    old = message(1, decided_at=datetime.now(UTC) - timedelta(hours=73))
+    recent = message(2, decided_at=datetime.now(UTC) - timedelta(hours=71))
+    await delivery.attempt(old, attempt=1)
+    await delivery.attempt(recent, attempt=1)
+    assert len(sender.sent) == 1
+    assert recent.message_id.encode() in sender.sent[0]
+    entry = ledger.get(old.message_id.encode())
+    assert entry is not None
+    assert entry.state == "expired"
+    expired = worker.metrics.emails_expired.labels("receipt")._value.get()
+    assert expired == 1
+    # Expired is final: a redelivery or a retry of it is a skipped duplicate.
+    await delivery.attempt(old, attempt=2)
+    assert len(sender.sent) == 1
+
+
+async def test_a_maximum_delay_of_zero_sends_whatever_the_delay() -> None:
+    delivery, _, sender, worker = make_delivery()
+    worker.settings = worker.settings.model_copy(update={"max_send_delay_hours": 0})
+    await delivery.attempt(message(1, decided_at=datetime(2020, 1, 1, tzinfo=UTC)), attempt=1)
+    assert len(sender.sent) == 1
