@@ -22,7 +22,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.brokers import EmbeddedTansu
+from streams.brokers import BrokerUnavailableError, EmbeddedTansu
 from streams.demo_traffic import Traffic, generate
 from streams.mail_sink import MailSink
 from streams.worker_process import WorkerProcess, wait_for
@@ -64,7 +64,15 @@ def add_parser(subparsers: Any) -> None:
     demo.add_argument(
         "--timeout", type=float, default=240.0, help="give up after this many seconds"
     )
-    demo.set_defaults(run=lambda args: asyncio.run(run_demo(args)))
+    demo.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(run_demo(args))
+    except BrokerUnavailableError as exc:
+        _say(f"lifecycle demo: {exc}")
+        return 2
 
 
 def _say(text: str) -> None:
