@@ -76,8 +76,6 @@ class DueIndex:
         self.store = store
         self.partition = partition
         self.bucket_seconds = bucket_seconds
-        #: Written by the index before the directory existed; see :meth:`_adopt_legacy`.
-        self._legacy_cursor_key = f"due:{partition}:cursor".encode()
 
     def bucket_of(self, at: datetime) -> int:
         return int(at.timestamp() // self.bucket_seconds)
@@ -195,36 +193,11 @@ class DueIndex:
     def candidates(self, now: datetime) -> Iterator[tuple[datetime, str]]:
         """(filed due time, customer) for every entry due at or before ``now``, oldest first.
 
-        The caller reads each customer's state, handles it and calls :meth:`reschedule`;
-        then :meth:`advance_cursor` once the tick is done. Only non-empty buckets are read.
+        The caller reads each customer's state, handles it and calls :meth:`reschedule`.
+        Only non-empty buckets are read.
         """
         limit = _micros(now)
-        self._adopt_legacy(now)
         for bucket in self._due_buckets(now):
             for customer_id, due in sorted(self._entries(bucket), key=lambda e: e[1]):
                 if due <= limit:
                     yield _EPOCH + timedelta(microseconds=due), customer_id
-
-    def _adopt_legacy(self, now: datetime) -> None:
-        """File buckets written before the directory existed, as time reaches them.
-
-        The old index kept only a cursor and walked every bucket from it. Its buckets are
-        still in the store (a changelog from an older worker), and some lie in the future,
-        so each tick walks the old way from that cursor up to ``now`` (the buckets elapsed
-        since the last tick, as before), files the non-empty ones, and moves the cursor
-        past ``now``. A store that never had the old cursor pays one read per tick.
-        """
-        raw = self.store.get(self._legacy_cursor_key)
-        if not raw:
-            return
-        last = self.bucket_of(now)
-        for bucket in range(int(raw), last + 1):
-            if self.store.get(self._key(bucket)):
-                self._file(0, bucket)
-        self.store.put(self._legacy_cursor_key, str(last + 1).encode())
-
-    def advance_cursor(self, now: datetime) -> None:
-        """Nothing to do: the directory already lists only non-empty buckets.
-
-        Kept so callers written against the cursor walk keep working.
-        """

@@ -82,6 +82,3 @@ class PartitionProcessor:
         self.due.reschedule(
             outcome.state.customer_id, outcome.previous_due, outcome.state.next_due_at
         )
-
-    def finish_tick(self, now: datetime) -> None:
-        self.due.advance_cursor(now)

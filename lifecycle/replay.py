@@ -107,7 +107,6 @@ class Replay:
             outcome = self.processor.on_due(state, now)
             self.processor.commit(outcome)
             yield outcome, None
-        self.processor.finish_tick(now)
 
 
 def sorted_history(events: Iterable[Event]) -> list[Event]:

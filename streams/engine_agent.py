@@ -119,7 +119,6 @@ class EngineRunner:
             await self._publish(outcome, None)
             processor.commit(outcome)
             metrics.due_customers.inc()
-        processor.finish_tick(tick.at)
         metrics.ticks.inc()
         metrics.tick_state_reads.inc(processor.tick_state_reads - reads_before)
 

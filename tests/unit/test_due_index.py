@@ -57,7 +57,7 @@ def test_candidates_are_exactly_the_customers_due_by_now(moves, now_s) -> None:
     expected = {c for c, due in current.items() if due is not None and due <= now}
     found = [c for _, c in index.candidates(now)]
     assert sorted(found) == sorted(expected)  # each once, none missing
-    index.advance_cursor(now)
+    # Reading is not consuming: until rescheduled, the same customers are still due.
     assert sorted(c for _, c in index.candidates(now)) == sorted(expected)
 
 
@@ -87,7 +87,6 @@ def test_a_tick_reads_only_due_customers_among_100k() -> None:
         outcome = processor.on_due(state, tick_at)
         processor.commit(outcome)
         woken.append((state.customer_id, [s.name for s in outcome.signals]))
-    processor.finish_tick(tick_at)
     assert len(woken) == due_now
     assert [s for _, s in woken if s != ["signup_anniversary"]] == []
     assert processor.tick_state_reads == due_now  # not 100k
@@ -111,7 +110,6 @@ def test_a_stale_entry_is_refiled_where_the_state_says() -> None:
     states.put(_filed_state("a", later))
     index.reschedule("a", None, T0)  # the index is behind the state (a crash between writes)
     assert list(processor.due_states(T0 + timedelta(minutes=1))) == []
-    processor.finish_tick(T0 + timedelta(minutes=1))
     assert [c for _, c in index.candidates(T0 + timedelta(days=1))] == []
     assert [c for _, c in index.candidates(later)] == ["a"]
 
@@ -144,7 +142,6 @@ def test_a_due_time_filed_a_year_back_costs_a_tick_few_bucket_reads() -> None:
         assert [c for _, c in found] == [f"backlog{k}"]
         for due, customer in found:
             index.reschedule(customer, due, tick + timedelta(days=40))
-        index.advance_cursor(tick)
         assert store.reads <= 20  # a cursor walk read 1,051,206 empty minute buckets here
     assert index.cursor() == index.bucket_of(T0 + timedelta(days=30))
 
@@ -161,25 +158,3 @@ def test_the_directory_is_empty_once_everyone_is_unfiled(offsets) -> None:
     for customer, due in filed.items():
         index.reschedule(customer, due, None)
     assert store.data == {}
-
-
-def test_entries_filed_by_the_old_cursor_index_are_still_found() -> None:
-    # The layout an older worker left in its changelog: buckets and a cursor, no directory.
-    store = MemoryDueIndexStore()
-    index = DueIndex(store, partition=0, bucket_seconds=60)
-    soon, later = T0 + timedelta(minutes=3), T0 + timedelta(days=2)
-    for customer, due in (("old-soon", soon), ("old-later", later)):
-        key = f"due:0:{index.bucket_of(due)}".encode()
-        micros = (due - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-        store.put(key, f'[["{customer}",{micros}]]'.encode())
-    store.put(b"due:0:cursor", str(index.bucket_of(T0)).encode())
-    index.reschedule("new", None, T0 + timedelta(minutes=5))
-
-    assert [c for _, c in index.candidates(T0 + timedelta(minutes=1))] == []
-    assert [c for _, c in index.candidates(T0 + timedelta(minutes=10))] == ["old-soon", "new"]
-    index.reschedule("old-soon", soon, None)
-    index.reschedule("new", T0 + timedelta(minutes=5), None)
-    store.reads = 0
-    assert [c for _, c in index.candidates(T0 + timedelta(minutes=11))] == []
-    assert store.reads <= 4  # the old walk only covers the minute since the last tick
-    assert [c for _, c in index.candidates(later)] == ["old-later"]
