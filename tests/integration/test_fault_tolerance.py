@@ -136,10 +136,14 @@ async def wait_until_both_have_partitions(first, second) -> None:
     await first.wait_metric("lifecycle_ticks_total", lambda v: v > before)
 
 
+# RocksDB keeps the ledger on disk across the kill; memory rebuilds it from its changelog.
+@pytest.mark.parametrize("store", ["memory", "rocksdb"])
 async def test_sigkill_mid_stream_then_restart_sends_every_email_exactly_once(
-    worker_factory: WorkerFactory, kafka_kit, smtp_server
+    worker_factory: WorkerFactory, kafka_kit, smtp_server, store: str
 ) -> None:
-    env, worker = await worker_factory(smtp_port=smtp_server.port, **SETTINGS)
+    env, worker = await worker_factory(
+        smtp_port=smtp_server.port, LIFECYCLE_STORE=store, **SETTINGS
+    )
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
     events = history(90, start)
     expected = expected_messages(events, until=datetime.now(UTC))
