@@ -459,7 +459,10 @@ class Delivery:
             raise LifecycleError("marketing mail needs LIFECYCLE_UNSUBSCRIBE_SECRET")
         token = make_token(self.secret, message.customer_id, now)
         base = self.worker.settings.public_base_url.rstrip("/")
-        mailto = self.worker.settings.unsubscribe_mailto
+        address = self.worker.settings.unsubscribe_mailto
+        # The token rides in the subject, so whatever reads that mailbox can verify it and
+        # POST it to the one-click URL; a bare address would not say who unsubscribes.
+        mailto = None if address is None else f"mailto:{address}?subject=unsubscribe%20{token}"
         return UnsubscribeLinks(url=f"{base}/unsubscribe?token={token}", mailto=mailto)
 
     async def _decode(self, record: Any, decode: Any) -> Any:

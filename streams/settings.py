@@ -159,6 +159,16 @@ class Settings(BaseSettings):
     def _check_mailbox(cls, value: str | None) -> str | None:
         return None if value is None else _mailbox(value)
 
+    @field_validator("unsubscribe_mailto")
+    @classmethod
+    def _check_unsubscribe_mailto(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        address = value.removeprefix("mailto:")
+        if not re.fullmatch(r"[^@\s?&<>\"]+@[A-Za-z0-9.-]+", address):
+            raise ValueError("must be a plain address like unsubscribe@shop.example")
+        return address
+
     @field_validator("store")
     @classmethod
     def _check_store(cls, value: str) -> str:

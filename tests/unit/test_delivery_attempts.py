@@ -362,3 +362,27 @@ async def test_a_maximum_delay_of_zero_sends_whatever_the_delay() -> None:
     worker.settings = worker.settings.model_copy(update={"max_send_delay_hours": 0})
     await delivery.attempt(message(1, decided_at=datetime(2020, 1, 1, tzinfo=UTC)), attempt=1)
     assert len(sender.sent) == 1
+
+
+async def test_the_mailto_unsubscribe_link_carries_a_token_the_web_endpoint_accepts() -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from lifecycle.unsubscribe import verify_token
+
+    delivery, _, _, worker = make_delivery()
+    worker.settings = worker.settings.model_copy(
+        update={"unsubscribe_mailto": "unsubscribe@shop.example"}
+    )
+    marketing = message(1).model_copy(update={"category": "marketing"})
+    now = datetime.now(UTC)
+    links = delivery._unsubscribe_links(marketing, now)
+    assert links is not None
+    assert links.mailto is not None
+    address, _, query = links.mailto.removeprefix("mailto:").partition("?")
+    assert address == "unsubscribe@shop.example"
+    subject = query.removeprefix("subject=").replace("%20", " ")
+    word, token = subject.split(" ")
+    assert word == "unsubscribe"
+    assert token == parse_qs(urlsplit(links.url).query)["token"][0]
+    assert verify_token(b"x" * 32, token, now, max_age=timedelta(days=1)) == "c1"
+    assert delivery._unsubscribe_links(message(2), now) is None  # transactional: none

@@ -77,3 +77,23 @@ def test_the_rocksdb_store_without_its_package_is_refused_with_the_fix(
         load_settings()
     monkeypatch.setenv("LIFECYCLE_STORE", "memory")
     assert load_settings().store == "memory"
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        ("unsubscribe@shop.example", "unsubscribe@shop.example"),
+        ("mailto:unsubscribe@shop.example", "unsubscribe@shop.example"),
+        ("unsubscribe@shop.example?subject=x", None),
+        ("not an address", None),
+    ],
+)
+def test_the_unsubscribe_mailbox_is_a_plain_address(
+    monkeypatch: pytest.MonkeyPatch, value: str, stored: str | None
+) -> None:
+    monkeypatch.setenv("LIFECYCLE_UNSUBSCRIBE_MAILTO", value)
+    if stored is None:
+        with pytest.raises(SettingsError, match="LIFECYCLE_UNSUBSCRIBE_MAILTO"):
+            load_settings()
+    else:
+        assert load_settings().unsubscribe_mailto == stored
