@@ -257,13 +257,22 @@ async def test_starttls_and_auth_work_and_wrong_credentials_fail_clearly(
 async def test_marketing_mail_carries_one_click_unsubscribe_that_works(
     worker_factory: WorkerFactory, kafka_kit, smtp_server
 ) -> None:
-    env, worker = await worker_factory(smtp_port=smtp_server.port, **JOURNEYS)
+    env, worker = await worker_factory(
+        smtp_port=smtp_server.port,
+        LIFECYCLE_UNSUBSCRIBE_MAILTO="unsubscribe@shop.test",
+        **JOURNEYS,
+    )
     await sign_up(kafka_kit, env, "c-7", "kim7@shop.test")  # the welcome email is marketing
     [received] = await smtp_server.wait_for_messages(count=1, within=60)
     headers = received.message
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     url = re.search(r"<(http[^>]+)>", headers["List-Unsubscribe"]).group(1)  # type: ignore[union-attr]
     assert url.startswith(worker.base_url + "/unsubscribe?token=")
+    token = url.split("token=", 1)[1]
+    assert (
+        f"<mailto:unsubscribe@shop.test?subject=unsubscribe%20{token}>"
+        in (headers["List-Unsubscribe"])
+    )
 
     async with aiohttp.ClientSession() as http:
         async with http.get(url) as page:  # a mail scanner's GET changes nothing
