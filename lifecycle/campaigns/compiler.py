@@ -20,10 +20,11 @@ from decimal import Decimal
 
 from lifecycle.campaigns.conditions import nearest
 from lifecycle.campaigns.context import RuntimeContext
-from lifecycle.campaigns.loader import LoadedCampaign, TemplateRef, load_campaign, name_problem
+from lifecycle.campaigns.loader import LoadedCampaign, load_campaign
 from lifecycle.campaigns.located import Pos, Problems
 from lifecycle.campaigns.model import CONTROL, Campaign, Matcher
 from lifecycle.campaigns.personalise import message_variables
+from lifecycle.campaigns.reader import TemplateRef, name_problem
 from lifecycle.campaigns.runtime import CampaignSet
 from lifecycle.campaigns.templates import (
     LocalizedTemplate,

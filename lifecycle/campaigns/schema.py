@@ -11,11 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from lifecycle.attributes import ATTRIBUTES
-from lifecycle.campaigns.loader import (
-    CAMPAIGN_KEYS,
-    REQUIRED_CAMPAIGN_KEYS,
-    WEEKDAYS,
-)
+from lifecycle.campaigns.loader import CAMPAIGN_KEYS, REQUIRED_CAMPAIGN_KEYS
+from lifecycle.campaigns.steps import WEEKDAYS
 from lifecycle.campaigns.templates import LAYOUT_KEYS, TEMPLATE_KEYS, TEMPLATE_VARIABLES
 from lifecycle.campaigns.vocabulary import (
     EVENT_FIELDS,
