@@ -49,6 +49,27 @@ class MemoryLedger:
         self.acknowledged.append(entry)
 
 
+class LedgerStore:
+    """The ledger table's raw view for the expiry index: the MemoryLedger's entries (as
+    bytes) and the index's own keys, in one key space like the real table."""
+
+    def __init__(self, ledger: MemoryLedger) -> None:
+        self.ledger = ledger
+        self.index: dict[bytes, bytes] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        entry = self.ledger.entries.get(key)
+        return entry.to_bytes() if entry is not None else self.index.get(key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        assert key.startswith(b"expiry:"), key  # ledger entries go through the ledger
+        self.index[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.ledger.entries.pop(key, None)
+        self.index.pop(key, None)
+
+
 class FakeSender:
     """Like SmtpSender.send: round trips, then before_commit, then the dot (unless it raised)."""
 
@@ -99,7 +120,7 @@ def make_delivery() -> tuple[Delivery, MemoryLedger, FakeSender, Any]:
         app=SimpleNamespace(log=logging.getLogger("test-delivery")),
     )
     ledger = MemoryLedger()
-    delivery = Delivery(worker, ledger=ledger)  # type: ignore[arg-type]
+    delivery = Delivery(worker, ledger=ledger, expiry_store=LedgerStore(ledger))  # type: ignore[arg-type]
     sender = FakeSender()
     delivery._sender = sender  # type: ignore[assignment]
     return delivery, ledger, sender, worker
