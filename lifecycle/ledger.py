@@ -20,6 +20,9 @@ ahead only if the message is in no final state and its number is newer than the 
 ledger recorded (:func:`may_send`), and it commits (writes the dot) only if the ledger
 still shows exactly what it saw when it started (:func:`may_commit`): a compare-and-set
 that turns a concurrent or stale attempt of the same message into a skipped duplicate.
+
+Entries are not kept forever: once a message is too late to send, whatever its entry
+said, the entry can go (:mod:`lifecycle.ledger_expiry`).
 """
 
 from __future__ import annotations

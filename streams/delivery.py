@@ -18,6 +18,12 @@ serialised here with a lock per Message-ID, and the final dot is written only if
 ledger entry is still the one the attempt started from (:func:`lifecycle.ledger.may_commit`).
 The ``committing`` mark is produced to the ledger's changelog and awaited until the broker
 acknowledges it; if that fails or times out no dot is written.
+
+The ledger is pruned (:mod:`lifecycle.ledger_expiry`): each message id is filed in its
+partition's expiry index when its first attempt starts, and while an agent handles a
+record of partition ``p`` (at most once per prune interval) the ids of every due bucket
+of ``p`` are deleted. Both run while processing an event of ``p``, so Faust writes the
+index and the tombstones to changelog partition ``p``, where the entries are.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from lifecycle.bounces import is_mailbox_failure
 from lifecycle.events import EmailBounced, dump_event
 from lifecycle.exceptions import LifecycleError
 from lifecycle.ledger import LedgerEntry, RetryRecord, may_commit, may_send, too_late_to_send
+from lifecycle.ledger_expiry import ExpiryStore, LedgerExpiry, LedgerExpiryIndex
 from lifecycle.mime import Mailbox, UnsubscribeLinks, build_email, normalize_address
 from lifecycle.outbox import OutboxMessage
 from lifecycle.unsubscribe import make_token
@@ -49,6 +56,7 @@ __all__ = [
     "DeliveryLedger",
     "DuplicateAttemptError",
     "FaustLedger",
+    "TableExpiryStore",
     "register",
 ]
 
@@ -126,6 +134,29 @@ class FaustLedger:
             ) from exc
 
 
+class TableExpiryStore:
+    """:class:`~lifecycle.ledger_expiry.ExpiryStore` over the ledger table: raw bytes.
+
+    Writes and deletes go to the changelog partition of the event being processed, like
+    every other ledger write.
+    """
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, key: bytes) -> bytes | None:
+        value = self.table.get(key)
+        return value if value else None
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.table[key] = value
+
+    def delete(self, key: bytes) -> None:
+        # ``del table[key]`` of a missing key sends a tombstone, then raises KeyError.
+        if key in self.table:
+            del self.table[key]
+
+
 class _KeyedLocks:
     """One asyncio.Lock per key, dropped when nobody holds or waits for it."""
 
@@ -179,11 +210,23 @@ def _mailbox(text: str) -> Mailbox:
 
 
 class Delivery:
-    def __init__(self, worker: Worker, *, ledger: DeliveryLedger | None = None) -> None:
+    def __init__(
+        self,
+        worker: Worker,
+        *,
+        ledger: DeliveryLedger | None = None,
+        expiry_store: ExpiryStore | None = None,
+    ) -> None:
         self.worker = worker
         self.ledger: DeliveryLedger = (
             FaustLedger(worker.tables.delivery_ledger) if ledger is None else ledger
         )
+        self.expiry_store: ExpiryStore = (
+            TableExpiryStore(worker.tables.delivery_ledger)
+            if expiry_store is None
+            else expiry_store
+        )
+        self._last_prune: dict[int, float] = {}  # partition -> loop time
         self._in_progress = _KeyedLocks()
         # The broker must acknowledge "committing" well before the SMTP server could give
         # up on us in the middle of DATA (servers wait minutes, RFC 5321 4.5.3.2; our own
@@ -201,6 +244,8 @@ class Delivery:
         )
         self._random = random.Random()
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests record it
+        # The clock of the send-or-expire decision and of pruning (tests move it).
+        self._now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     # -- agents ---------------------------------------------------------------------
 
@@ -209,7 +254,9 @@ class Delivery:
             async for record in stream.events():
                 message = await self._decode(record, OutboxMessage.from_json_bytes)
                 if message is not None:
-                    await self.attempt(message, attempt=1)
+                    partition = record.message.partition
+                    self.prune(partition)
+                    await self.attempt(message, attempt=1, partition=partition)
 
     async def retry_agent(self, stream: Any) -> None:
         # Never a long sleep here: see lifecycle.backoff.RetryPacer for why and how.
@@ -220,6 +267,7 @@ class Delivery:
                 if retry is None:
                     continue
                 source = record.message
+                self.prune(source.partition)
                 pacer = pacers.setdefault(
                     source.partition, RetryPacer(short_wait=_RETRY_SHORT_WAIT_SECONDS)
                 )
@@ -235,7 +283,7 @@ class Delivery:
                     continue
                 if step.wait > 0:
                     await self._sleep(step.wait)  # at most one short wait
-                await self.attempt(retry.message, attempt=retry.attempt)
+                await self.attempt(retry.message, attempt=retry.attempt, partition=source.partition)
 
     async def _defer(self, source: Any) -> None:
         """Put a retry record, unchanged, at the end of its own partition.
@@ -251,21 +299,68 @@ class Delivery:
 
     # -- one attempt ----------------------------------------------------------------
 
-    async def attempt(self, message: OutboxMessage, *, attempt: int) -> None:
-        """One attempt to send ``message``; attempts of one Message-ID never overlap."""
-        async with self._in_progress.hold(message.message_id):
-            await self._attempt(message, attempt)
+    async def attempt(
+        self, message: OutboxMessage, *, attempt: int, partition: int | None = None
+    ) -> None:
+        """One attempt to send ``message``; attempts of one Message-ID never overlap.
 
-    async def _attempt(self, message: OutboxMessage, attempt: int) -> None:
+        ``partition`` is the partition of the record being processed (the message's
+        partition); None (some unit tests) leaves the expiry index alone.
+        """
+        async with self._in_progress.hold(message.message_id):
+            await self._attempt(message, attempt, partition)
+
+    # -- pruning --------------------------------------------------------------------
+
+    def expiry_index(self, partition: int) -> LedgerExpiryIndex:
+        policy = LedgerExpiry.for_max_delay(self.worker.settings.max_send_delay)
+        return LedgerExpiryIndex(self.expiry_store, partition, policy)
+
+    def prune(self, partition: int) -> int:
+        """Delete the due ledger entries of ``partition``, at most once per interval.
+
+        Called while processing a record of ``partition``; synchronous, so it never
+        interleaves with an attempt's ledger reads and writes in the other agent (and an
+        attempt already under way for a pruned message finds its entry changed at the
+        compare-and-set before the dot and does not send).
+        """
+        index = self.expiry_index(partition)
+        if index.policy is None:
+            return 0
+        clock = asyncio.get_running_loop().time()
+        last = self._last_prune.get(partition)
+        if last is not None and clock - last < index.policy.prune_interval_seconds:
+            return 0
+        self._last_prune[partition] = clock
+        pruned = index.prune(self._now())
+        if pruned:
+            self.worker.metrics.ledger_pruned.inc(pruned)
+        return pruned
+
+    # -- one attempt (continued) ----------------------------------------------------
+
+    async def _attempt(self, message: OutboxMessage, attempt: int, partition: int | None) -> None:
         metrics = self.worker.metrics
         key = message.message_id.encode()
         seen = self.ledger.get(key)
         if not may_send(seen, attempt=attempt):
             metrics.emails_skipped_duplicate.inc()
             return
-        now = datetime.now(UTC)
-        if too_late_to_send(message, now, self.worker.settings.max_send_delay):
-            detail = f"decided {message.decided_at.isoformat()}, more than the maximum delay"
+        now = self._now()
+        index = None if partition is None else self.expiry_index(partition)
+        if seen is None and index is not None:
+            # Filed before any entry is written: an id filed without an entry (a crash
+            # right after) is skipped by the pruning; an entry never filed would stay.
+            index.file(message.message_id, message.decided_at, now)
+        # A message with no entry that is older than the partition's pruning horizon may
+        # have been sent and pruned, even if the maximum delay was raised since.
+        pruned_before = seen is None and index is not None and index.pruned(message.decided_at)
+        if pruned_before or too_late_to_send(message, now, self.worker.settings.max_send_delay):
+            detail = f"decided {message.decided_at.isoformat()}, " + (
+                "before the ledger's pruning horizon"
+                if pruned_before
+                else "more than the maximum delay"
+            )
             self.ledger.put(
                 key, LedgerEntry(state="expired", at=now, attempt=attempt, detail=detail)
             )

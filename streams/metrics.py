@@ -86,6 +86,11 @@ class WorkerMetrics:
         self.unsubscribes = Counter(
             "lifecycle_unsubscribes", "One-click and confirmed unsubscribes.", registry=r
         )
+        self.ledger_pruned = Counter(
+            "lifecycle_ledger_pruned",
+            "Delivery ledger entries deleted: past the maximum send delay plus a margin.",
+            registry=r,
+        )
         self.smtp_send_seconds = Histogram(
             "lifecycle_smtp_send_seconds",
             "Time to hand one message to the SMTP server.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections import Counter
@@ -218,6 +219,68 @@ async def test_old_history_builds_state_but_its_emails_expire_unsent(
     assert await worker.metric("lifecycle_campaign_decisions_total", outcome="send") == 4
     assert await worker.metric("lifecycle_emails_sent_total") == 1
     assert [m.rcpt_tos for m in smtp_server.messages] == [("new@shop.test",)]
+
+
+async def test_pruned_ledger_entries_never_let_a_redelivery_send_twice(
+    worker_factory: WorkerFactory, kafka_kit, smtp_server
+) -> None:
+    """Entries are deleted (tombstones on the changelog) once their messages are past the
+    maximum delay plus the margin; redelivering those messages then expires them."""
+    # 0.002 h = 7.2 s: margin 7.2 s, 7 s buckets, one look per partition every 7 s.
+    env, worker = await worker_factory(
+        smtp_port=smtp_server.port, LIFECYCLE_MAX_SEND_DELAY_HOURS="0.002"
+    )
+    messages = [outbox_message(n) for n in range(6)]
+    await produce_outbox(kafka_kit, env, messages)
+    await smtp_server.wait_for_messages(ids(messages), within=60)
+
+    # Pruning runs while an agent handles a record of the partition: keep a trickle of
+    # fresh emails to the same customers (so the same partitions) until every original
+    # entry has its tombstone on the ledger's changelog.
+    changelog = f"{env.app_id}-delivery-ledger-changelog"
+    originals = {m.message_id.encode() for m in messages}
+
+    def all_tombstoned(records) -> bool:
+        return originals <= {r.key for r in records if r.value is None}
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 90
+    fresh: list[OutboxMessage] = []
+    for round_ in range(1000):
+        now = datetime.now(UTC)
+        more = [
+            m.model_copy(
+                update={
+                    "message_id": derive_message_id(m.customer_id, "receipt", 0, f"more-{round_}"),
+                    "decided_at": now,
+                }
+            )
+            for m in messages
+        ]
+        fresh += more
+        await produce_outbox(kafka_kit, env, more)
+        try:
+            await kafka_kit.consume_until(changelog, all_tombstoned, within=3)
+            break
+        except AssertionError:
+            if loop.time() > deadline:
+                raise
+    assert await worker.metric("lifecycle_ledger_pruned_total") >= len(messages)
+
+    # Redelivered (a replay of the outbox): no entry any more, and too late: each one gets
+    # a new "expired" entry (they were "sent" before, so only the redelivery writes it).
+    await produce_outbox(kafka_kit, env, messages)
+
+    def all_expired(records) -> bool:
+        expired = {r.key for r in records if r.value and b'"state":"expired"' in r.value}
+        return originals <= expired
+
+    await kafka_kit.consume_until(changelog, all_expired, within=60)
+    assert await worker.metric("lifecycle_emails_expired_total") >= len(messages)
+    counts = Counter(m.message_id for m in smtp_server.messages)
+    assert all(counts[m.message_id] == 1 for m in messages)
+    assert max(counts.values()) == 1  # nothing at all arrived twice
+    assert set(counts) <= ids(messages) | ids(fresh)
 
 
 async def test_starttls_and_auth_work_and_wrong_credentials_fail_clearly(

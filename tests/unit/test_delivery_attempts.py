@@ -49,6 +49,27 @@ class MemoryLedger:
         self.acknowledged.append(entry)
 
 
+class LedgerStore:
+    """The ledger table's raw view for the expiry index: the MemoryLedger's entries (as
+    bytes) and the index's own keys, in one key space like the real table."""
+
+    def __init__(self, ledger: MemoryLedger) -> None:
+        self.ledger = ledger
+        self.index: dict[bytes, bytes] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        entry = self.ledger.entries.get(key)
+        return entry.to_bytes() if entry is not None else self.index.get(key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        assert key.startswith(b"expiry:"), key  # ledger entries go through the ledger
+        self.index[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.ledger.entries.pop(key, None)
+        self.index.pop(key, None)
+
+
 class FakeSender:
     """Like SmtpSender.send: round trips, then before_commit, then the dot (unless it raised)."""
 
@@ -99,7 +120,7 @@ def make_delivery() -> tuple[Delivery, MemoryLedger, FakeSender, Any]:
         app=SimpleNamespace(log=logging.getLogger("test-delivery")),
     )
     ledger = MemoryLedger()
-    delivery = Delivery(worker, ledger=ledger)  # type: ignore[arg-type]
+    delivery = Delivery(worker, ledger=ledger, expiry_store=LedgerStore(ledger))  # type: ignore[arg-type]
     sender = FakeSender()
     delivery._sender = sender  # type: ignore[assignment]
     return delivery, ledger, sender, worker
@@ -386,3 +407,121 @@ async def test_the_mailto_unsubscribe_link_carries_a_token_the_web_endpoint_acce
     assert token == parse_qs(urlsplit(links.url).query)["token"][0]
     assert verify_token(b"x" * 32, token, now, max_age=timedelta(days=1)) == "c1"
     assert delivery._unsubscribe_links(message(2), now) is None  # transactional: none
+
+
+# -- pruning the ledger ------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def with_clock(delivery: Delivery, at: datetime) -> Clock:
+    clock = Clock(at)
+    delivery._now = clock
+    return clock
+
+
+def pruned(worker: Any) -> float:
+    return worker.metrics.ledger_pruned._value.get()  # type: ignore[no-any-return]
+
+
+async def test_a_pruned_message_that_is_redelivered_expires_unsent() -> None:
+    delivery, ledger, sender, worker = make_delivery()  # maximum delay 72 h, margin 1 h
+    decided = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+    clock = with_clock(delivery, decided + timedelta(minutes=1))
+    m = message(1, decided_at=decided)
+    await delivery.attempt(m, attempt=1, partition=4)
+    assert len(sender.sent) == 1
+    key = m.message_id.encode()
+    assert ledger.entries[key].state == "sent"
+
+    clock.at = decided + timedelta(hours=73) - timedelta(microseconds=1)
+    assert delivery.prune(4) == 0  # never before decided_at + max delay + margin
+    assert key in ledger.entries
+    clock.at = decided + timedelta(hours=74)  # past the end of its bucket
+    delivery._last_prune.clear()  # the once-a-minute limit is tested below
+    assert delivery.prune(3) == 0  # another partition's index holds nothing of it
+    assert delivery.prune(4) == 1
+    assert key not in ledger.entries
+    assert pruned(worker) == 1
+
+    for attempt in (1, 2):  # a redelivered outbox record, a stale retry record
+        await delivery.attempt(m, attempt=attempt, partition=4)
+    assert len(sender.sent) == 1
+    assert ledger.entries[key].state == "expired"
+    assert worker.metrics.emails_expired.labels("receipt")._value.get() == 1
+    assert skipped(worker) == 1  # the second one found "expired"
+
+
+async def test_a_pruned_message_stays_unsent_after_the_maximum_delay_is_raised_or_off() -> None:
+    delivery, ledger, sender, worker = make_delivery()
+    decided = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+    clock = with_clock(delivery, decided)
+    m = message(1, decided_at=decided)
+    await delivery.attempt(m, attempt=1, partition=0)
+    clock.at = decided + timedelta(hours=74)
+    assert delivery.prune(0) == 1
+    for hours in (0, 24 * 365):  # off, then a year: too_late_to_send alone would send
+        worker.settings = worker.settings.model_copy(update={"max_send_delay_hours": hours})
+        ledger.entries.clear()
+        await delivery.attempt(m, attempt=1, partition=0)
+        assert ledger.entries[m.message_id.encode()].state == "expired"
+    assert len(sender.sent) == 1
+
+
+async def test_no_maximum_delay_prunes_nothing() -> None:
+    delivery, ledger, _, worker = make_delivery()
+    worker.settings = worker.settings.model_copy(update={"max_send_delay_hours": 0})
+    decided = datetime(2020, 1, 1, tzinfo=UTC)
+    clock = with_clock(delivery, decided)
+    await delivery.attempt(message(1, decided_at=decided), attempt=1, partition=0)
+    clock.at = decided + timedelta(days=3650)
+    assert delivery.prune(0) == 0
+    assert len(ledger.entries) == 1
+    assert delivery.expiry_store.index == {}  # type: ignore[attr-defined]
+
+
+async def test_pruning_runs_at_most_once_per_interval_per_partition() -> None:
+    delivery, ledger, _, worker = make_delivery()
+    decided = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+    clock = with_clock(delivery, decided)
+    first, second = message(1, decided_at=decided), message(2, decided_at=decided)
+    await delivery.attempt(first, attempt=1, partition=0)
+    clock.at = decided + timedelta(hours=74)
+    assert delivery.prune(0) == 1
+    # Filed now (expired on arrival): its bucket is already due, but the next look at
+    # this partition is a minute away (loop time), so the record stream pays once.
+    await delivery.attempt(second, attempt=1, partition=0)
+    clock.at += timedelta(hours=2)
+    assert delivery.prune(0) == 0
+    assert second.message_id.encode() in ledger.entries
+    delivery._last_prune[0] -= 60
+    assert delivery.prune(0) == 1
+    assert pruned(worker) == 2
+
+
+async def test_an_attempt_in_flight_when_its_entry_is_pruned_does_not_send() -> None:
+    """A retry already past its checks when pruning deletes its 'retrying' entry: the
+    compare-and-set before the dot sees the change and drops the connection."""
+    delivery, ledger, sender, worker = make_delivery()
+    decided = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+    clock = with_clock(delivery, decided)
+    m = message(1, decided_at=decided)
+    key = m.message_id.encode()
+    delivery.expiry_index(0).file(m.message_id, decided, decided)
+    ledger.put(key, LedgerEntry(state="retrying", at=decided, attempt=1))
+    clock.at = decided + timedelta(hours=71)  # still in time for attempt 2
+    sender.hold_hook = asyncio.Event()
+    task = asyncio.create_task(delivery.attempt(m, attempt=2, partition=0))
+    await sender.hook_reached.wait()
+    clock.at = decided + timedelta(hours=74)
+    assert delivery.prune(0) == 1
+    sender.hold_hook.set()
+    await task
+    assert sender.sent == []
+    assert skipped(worker) == 1
