@@ -17,7 +17,8 @@ import pytest
 
 from lifecycle.ledger import LedgerEntry, RetryRecord
 from lifecycle.outbox import OutboxMessage, derive_message_id
-from streams.delivery import CommitNotDurableError, Delivery, FaustLedger
+from streams.delivery import Delivery
+from streams.delivery_ledger import CommitNotDurableError, FaustLedger
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 from streams.smtp import SmtpReceipt
