@@ -45,8 +45,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from lifecycle.attributes import ATTRIBUTES
-from lifecycle.campaigns.conditions import nearest
 from lifecycle.campaigns.located import LMap, LScalar, Pos, Problems, parse_yaml
+from lifecycle.campaigns.suggest import nearest
 from lifecycle.exceptions import TemplateRenderError
 
 __all__ = [
