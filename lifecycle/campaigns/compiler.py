@@ -26,12 +26,9 @@ from lifecycle.campaigns.personalise import message_variables
 from lifecycle.campaigns.reader import TemplateRef, name_problem
 from lifecycle.campaigns.runtime import CampaignSet
 from lifecycle.campaigns.suggest import nearest
-from lifecycle.campaigns.templates import (
-    LocalizedTemplate,
-    TemplateFailure,
-    TemplateSet,
-    load_templates,
-)
+from lifecycle.campaigns.template_parts import LocalizedTemplate
+from lifecycle.campaigns.template_render import TemplateFailure
+from lifecycle.campaigns.templates import TemplateSet, load_templates
 from lifecycle.campaigns.vocabulary import SIGNAL_DATA
 from lifecycle.config import EngineConfig
 from lifecycle.events import OrderItem, OrderPlaced
