@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from lifecycle.campaigns.conditions import nearest
 from lifecycle.campaigns.context import RuntimeContext
 from lifecycle.campaigns.loader import LoadedCampaign, load_campaign
 from lifecycle.campaigns.located import Pos, Problems
@@ -26,12 +25,10 @@ from lifecycle.campaigns.model import CONTROL, Campaign, Matcher
 from lifecycle.campaigns.personalise import message_variables
 from lifecycle.campaigns.reader import TemplateRef, name_problem
 from lifecycle.campaigns.runtime import CampaignSet
-from lifecycle.campaigns.templates import (
-    LocalizedTemplate,
-    TemplateFailure,
-    TemplateSet,
-    load_templates,
-)
+from lifecycle.campaigns.suggest import nearest
+from lifecycle.campaigns.template_parts import LocalizedTemplate
+from lifecycle.campaigns.template_render import TemplateFailure
+from lifecycle.campaigns.templates import TemplateSet, load_templates
 from lifecycle.campaigns.vocabulary import SIGNAL_DATA
 from lifecycle.config import EngineConfig
 from lifecycle.events import OrderItem, OrderPlaced

@@ -19,12 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from lifecycle.campaigns.conditions import (
+from lifecycle.campaigns.condition_tree import (
     And,
     Attr,
     Compare,
     CompareOp,
-    Condition,
     Const,
     InList,
     IsNone,
@@ -33,6 +32,7 @@ from lifecycle.campaigns.conditions import (
     Or,
     Truth,
 )
+from lifecycle.campaigns.conditions import Condition
 
 __all__ = ["Folded", "fold"]
 

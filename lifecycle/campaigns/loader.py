@@ -7,8 +7,8 @@ instead. It never stops at the first problem: everything wrong in a file is repo
 This module assembles the top level of a campaign; the parts are read by
 :mod:`~lifecycle.campaigns.reader` (single values), :mod:`~lifecycle.campaigns.triggers`
 (trigger, exit_on and conversion matchers), :mod:`~lifecycle.campaigns.blocks` (reentry,
-conversion, split, cap, params) and :mod:`~lifecycle.campaigns.steps` (the steps and
-their flow).
+conversion, split, cap, params), :mod:`~lifecycle.campaigns.steps` (the steps) and
+:mod:`~lifecycle.campaigns.flow` (their flow).
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from lifecycle.campaigns.blocks import BlockReader
+from lifecycle.campaigns.flow import check_flow
 from lifecycle.campaigns.located import LNode, Pos, Problems, parse_yaml
 from lifecycle.campaigns.model import Campaign, Reentry
 from lifecycle.campaigns.reader import TemplateRef
-from lifecycle.campaigns.steps import StepCompiler, check_flow
+from lifecycle.campaigns.steps import StepCompiler
 
 __all__ = [
     "CAMPAIGN_KEYS",

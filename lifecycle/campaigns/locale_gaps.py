@@ -7,7 +7,8 @@ the English win-back while every other mail they get is Polish), so validation n
 
 from __future__ import annotations
 
-from lifecycle.campaigns.templates import LocalizedTemplate, TemplateSet, locale_chain
+from lifecycle.campaigns.template_parts import LocalizedTemplate
+from lifecycle.campaigns.templates import TemplateSet, locale_chain
 from lifecycle.exceptions import CampaignError
 
 __all__ = ["locale_gaps"]

@@ -8,7 +8,7 @@ from typing import Any
 from lifecycle.attributes import attribute_values
 from lifecycle.campaigns.context import RuntimeContext
 from lifecycle.campaigns.model import Campaign
-from lifecycle.campaigns.templates import Fields
+from lifecycle.campaigns.template_variables import Fields
 from lifecycle.events import OrderPlaced
 from lifecycle.state import CustomerState, JourneyState
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from datetime import time, timedelta
 from decimal import Decimal
 
-from lifecycle.campaigns.conditions import Condition, nearest, parse_condition
+from lifecycle.campaigns.conditions import Condition, parse_condition
 from lifecycle.campaigns.located import LMap, LNode, LScalar, LSeq, Pos, Problems
+from lifecycle.campaigns.suggest import nearest
 from lifecycle.localtime import parse_duration
 
 __all__ = [

@@ -13,7 +13,8 @@ from typing import Any
 from lifecycle.attributes import ATTRIBUTES
 from lifecycle.campaigns.loader import CAMPAIGN_KEYS, REQUIRED_CAMPAIGN_KEYS
 from lifecycle.campaigns.steps import WEEKDAYS
-from lifecycle.campaigns.templates import LAYOUT_KEYS, TEMPLATE_KEYS, TEMPLATE_VARIABLES
+from lifecycle.campaigns.template_variables import TEMPLATE_VARIABLES
+from lifecycle.campaigns.templates import LAYOUT_KEYS, TEMPLATE_KEYS
 from lifecycle.campaigns.vocabulary import (
     EVENT_FIELDS,
     EVENT_TYPES,

@@ -1,16 +1,14 @@
-"""The ``steps`` list compiled to a flat program, and the checks on its flow.
+"""The ``steps`` list compiled to a flat program.
 
 :class:`StepCompiler` turns nested steps (``send``, ``wait``, ``wait_until``,
 ``if``/``then``/``else``, ``stop``) into a list of
 :class:`~lifecycle.campaigns.model.Step` with branches and jumps by index, noting
-each step's position for errors. :func:`check_flow` then walks the reachable paths
-(folding constant conditions) to find sends without a wait between them, waits with
-nothing after them, and campaigns that never send.
+each step's position for errors. :func:`~lifecycle.campaigns.flow.check_flow` then
+checks the program's flow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import time
 
@@ -28,7 +26,7 @@ from lifecycle.campaigns.model import (
 )
 from lifecycle.campaigns.reader import TemplateRef, ValueReader, name_problem
 
-__all__ = ["IF_KEYS", "STEP_KEYS", "WAIT_UNTIL_KEYS", "WEEKDAYS", "StepCompiler", "check_flow"]
+__all__ = ["IF_KEYS", "STEP_KEYS", "WAIT_UNTIL_KEYS", "WEEKDAYS", "StepCompiler"]
 
 STEP_KEYS: tuple[str, ...] = ("send", "wait", "wait_until", "if")
 IF_KEYS: tuple[str, ...] = ("if", "then", "else")
@@ -285,73 +283,3 @@ class StepCompiler:
         if constant is False:
             return else_stops
         return then_stops and else_stops
-
-
-def _successors(program: Sequence[Step], index: int) -> list[int]:
-    step = program[index]
-    if isinstance(step, StopStep):
-        return []
-    if isinstance(step, JumpStep):
-        return [step.target]
-    if isinstance(step, BranchStep):
-        folded = fold(step.condition)
-        constant = None if folded is None else folded.value
-        if constant is True:
-            return [index + 1]
-        if constant is False:
-            return [step.else_step]
-        return [index + 1, step.else_step]
-    return [index + 1]
-
-
-def _reaches(program: Sequence[Step], start: int, stop_at: Callable[[Step], bool]) -> list[int]:
-    """Indexes of steps matching ``stop_at`` reachable from ``start`` without passing one."""
-    found: list[int] = []
-    seen: set[int] = set()
-    todo = [start]
-    while todo:
-        index = todo.pop()
-        if index in seen or index >= len(program):
-            continue
-        seen.add(index)
-        if stop_at(program[index]):
-            found.append(index)
-            continue
-        todo.extend(_successors(program, index))
-    return sorted(found)
-
-
-def check_flow(compiler: StepCompiler, steps_pos: Pos) -> None:
-    """Sends back to back, waits with nothing after them, and journeys that send nothing."""
-    program, positions, reader = compiler.program, compiler.positions, compiler.reader
-
-    def is_send(step: Step) -> bool:
-        return isinstance(step, SendStep)
-
-    def is_wait_or_send(step: Step) -> bool:
-        return isinstance(step, SendStep | WaitStep | WaitUntilStep)
-
-    if not any(isinstance(s, SendStep) for s in program):
-        reader.err(steps_pos, "this campaign never sends anything; add a '- send: TEMPLATE' step")
-        return
-    reported: set[int] = set()
-    for index, step in enumerate(program):
-        if isinstance(step, SendStep):
-            for following in _reaches(program, index + 1, is_wait_or_send):
-                if is_send(program[following]) and following not in reported:
-                    reported.add(following)
-                    reader.err(
-                        positions[following],
-                        f"this send follows the send on line {step.line} with no wait between "
-                        "them; a customer gets at most one message at a time, so add a wait "
-                        "(e.g. '- wait: 1d') before it",
-                    )
-        elif isinstance(step, WaitStep | WaitUntilStep) and not _reaches(
-            program, index + 1, is_send
-        ):
-            reader.err(
-                positions[index],
-                "nothing is sent after this wait, so it only delays the end of the "
-                "journey; remove it (to keep customers from entering again, use "
-                "reentry.after)",
-            )

@@ -24,43 +24,34 @@ Rendering rules:
 
 from __future__ import annotations
 
-import html as html_lib
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
-from functools import lru_cache
-from types import TracebackType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import jinja2
-from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal, format_percent
-from jinja2 import StrictUndefined, meta, nodes, pass_context
-from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
-from lifecycle.attributes import ATTRIBUTES
-from lifecycle.campaigns.conditions import nearest
 from lifecycle.campaigns.located import LMap, LScalar, Pos, Problems, parse_yaml
-from lifecycle.exceptions import TemplateRenderError
+from lifecycle.campaigns.suggest import nearest
+from lifecycle.campaigns.template_checks import PartChecker
+from lifecycle.campaigns.template_filters import babel_locale
+from lifecycle.campaigns.template_parts import AttributeUse, LocalizedTemplate, Part
+from lifecycle.campaigns.template_render import (
+    RenderedMessage,
+    one_line,
+    render_part,
+    run_template,
+    text_to_html,
+    tidy_text,
+)
+from lifecycle.campaigns.template_sandbox import DEFAULT_HTML_LAYOUT, HTML_ENV, TEXT_ENV
+from lifecycle.campaigns.template_variables import LAYOUT_EXTRA, TEMPLATE_VARIABLES
 
 __all__ = [
-    "EXTRA_VARIABLES",
-    "FILTERS",
     "LAYOUT_KEYS",
     "LAYOUT_NAME",
-    "OBJECT_FIELDS",
     "TEMPLATE_KEYS",
-    "TEMPLATE_VARIABLES",
-    "Fields",
-    "LocalizedTemplate",
-    "RenderedMessage",
-    "TemplateFailure",
     "TemplateSet",
     "load_templates",
     "locale_chain",
@@ -70,256 +61,8 @@ TEMPLATE_KEYS: tuple[str, ...] = ("subject", "preheader", "text", "html")
 LAYOUT_NAME = "layout"
 LAYOUT_KEYS: tuple[str, ...] = ("text", "html")
 
-#: Variables beyond the customer attributes, with what they hold.
-EXTRA_VARIABLES: dict[str, str] = {
-    "first_name": "The first word of the customer's name, or nothing.",
-    "order": "The triggering order (or else the latest one): id, total, currency, at, items "
-    "(each: sku, name, quantity, price); nothing before the first order.",
-    "campaign": "The campaign: id, name, category.",
-    "variant": "The A/B variant this customer is in.",
-    "step": "The step number of this send.",
-    "params": "The campaign's params (e.g. params.discount_code).",
-    "trigger": "What started the journey: name, plus the signal's data (e.g. trigger.years).",
-    "shop": "The shop: name, url, support_email.",
-    "now": "The time of the decision.",
-}
-#: Every variable a template may use.
-TEMPLATE_VARIABLES: dict[str, str] = {
-    **{name: attribute.description for name, attribute in ATTRIBUTES.items()},
-    **EXTRA_VARIABLES,
-}
-_LAYOUT_EXTRA = {
-    "content": "The message body (rendered text or HTML).",
-    "subject": "The rendered subject.",
-    "preheader": "The rendered preheader.",
-    "lang": "The template's locale, for <html lang>.",
-}
-#: Fields of the structured variables, checked at load time.
-OBJECT_FIELDS: dict[str, tuple[str, ...]] = {
-    "order": ("id", "total", "currency", "at", "items"),
-    "campaign": ("id", "name", "category"),
-    "shop": ("name", "url", "support_email"),
-}
-
 _LOCALE_FILE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_WHITESPACE = re.compile(r"\s+")
-_URL = re.compile(r"(https?://[^\s<>\"']+[^\s<>\"'.,;:!?)])")
-
-
-class Fields:
-    """A read-only record for templates: ``trigger.years`` and ``trigger['from']`` work,
-    missing fields raise (so StrictUndefined reports them), nothing else is reachable."""
-
-    __slots__ = ("_data",)
-
-    def __init__(self, data: Mapping[str, Any]) -> None:
-        object.__setattr__(self, "_data", dict(data))
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._data[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __getitem__(self, name: str) -> Any:
-        return self._data[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._data
-
-    def __bool__(self) -> bool:
-        return bool(self._data)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("read only")
-
-    def __repr__(self) -> str:
-        return f"Fields({self._data!r})"
-
-
-# -- formatting filters ----------------------------------------------------------------
-
-
-@lru_cache(maxsize=256)
-def _babel_locale(tag: str | None, fallback: str) -> Locale:
-    for candidate in (tag, fallback, "en"):
-        if not candidate:
-            continue
-        try:
-            return Locale.parse(candidate.replace("-", "_"))
-        except (UnknownLocaleError, ValueError, TypeError):
-            continue
-    return Locale("en")  # pragma: no cover
-
-
-def _format_locale(ctx: Context) -> Locale:
-    value = ctx.get("_format_locale")
-    return value if isinstance(value, Locale) else Locale("en")
-
-
-def _format_zone(ctx: Context) -> ZoneInfo:
-    value = ctx.get("_format_zone")
-    return value if isinstance(value, ZoneInfo) else ZoneInfo("UTC")
-
-
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, jinja2.Undefined | bool):
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        raise ValueError("money and number filters need a number") from None
-
-
-@pass_context
-def _money(ctx: Context, value: Any, currency: str | None = None) -> str:
-    amount = _decimal(value)
-    if amount is None:
-        return ""
-    code = currency or ctx.get("currency") or ctx.get("_default_currency") or "EUR"
-    return format_currency(amount, str(code), locale=_format_locale(ctx))
-
-
-def _as_local(ctx: Context, value: Any) -> datetime | date | None:
-    if value is None or isinstance(value, jinja2.Undefined):
-        return None
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("a time without a zone cannot be shown in the customer's zone")
-        return value.astimezone(_format_zone(ctx))
-    if isinstance(value, date):
-        return value
-    raise ValueError("date filters need a date or a time")
-
-
-@pass_context
-def _date(ctx: Context, value: Any, format: str = "medium") -> str:
-    local = _as_local(ctx, value)
-    if local is None:
-        return ""
-    day = local.date() if isinstance(local, datetime) else local
-    return format_date(day, format, locale=_format_locale(ctx))
-
-
-@pass_context
-def _datetime(ctx: Context, value: Any, format: str = "medium") -> str:
-    local = _as_local(ctx, value)
-    if local is None:
-        return ""
-    if not isinstance(local, datetime):
-        return format_date(local, format, locale=_format_locale(ctx))
-    return format_datetime(local, format, locale=_format_locale(ctx))
-
-
-@pass_context
-def _number(ctx: Context, value: Any, digits: int | None = None) -> str:
-    number = _decimal(value)
-    if number is None:
-        return ""
-    if digits is not None:
-        number = round(number, digits)
-    return format_decimal(number, locale=_format_locale(ctx))
-
-
-@pass_context
-def _percent(ctx: Context, value: Any) -> str:
-    number = _decimal(value)
-    return "" if number is None else format_percent(number, locale=_format_locale(ctx))
-
-
-FILTERS: dict[str, Callable[..., str]] = {
-    "money": _money,
-    "date": _date,
-    "datetime": _datetime,
-    "number": _number,
-    "percent": _percent,
-}
-
-
-def _finalize(value: Any) -> Any:
-    # A known variable without a value renders as nothing, not as "None".
-    return "" if value is None else value
-
-
-def _environment(autoescape: bool) -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
-        autoescape=autoescape,
-        undefined=StrictUndefined,
-        finalize=_finalize,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters.update(FILTERS)
-    return env
-
-
-_TEXT_ENV = _environment(autoescape=False)
-_HTML_ENV = _environment(autoescape=True)
-
-_DEFAULT_HTML_LAYOUT = _HTML_ENV.from_string(
-    """<!DOCTYPE html>
-<html lang="{{ lang }}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ subject }}</title>
-</head>
-<body style="margin:0;padding:0;background:#f4f4f4">
-<div style="max-width:600px;margin:0 auto;padding:24px;background:#ffffff;\
-font-family:Arial,Helvetica,sans-serif;font-size:16px;line-height:1.5;color:#222222">
-{{ content }}
-</div>
-</body>
-</html>
-"""
-)
-
-
-# -- loading ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Part:
-    key: str
-    template: jinja2.Template
-    file: str
-    pos: Pos
-    #: File line of the template's first line.
-    first_line: int
-
-
-@dataclass(frozen=True)
-class AttributeUse:
-    """``params.x`` or ``trigger.x`` in a template: checked per campaign that uses it."""
-
-    obj: str
-    attr: str
-    file: str
-    pos: Pos
-
-
-@dataclass(frozen=True)
-class LocalizedTemplate:
-    name: str
-    locale: str
-    file: str
-    parts: Mapping[str, _Part]
-    uses: tuple[AttributeUse, ...] = ()
-
-    def line_of(self, key: str, template_line: int) -> int:
-        return self.parts[key].first_line + template_line - 1
-
-
-@dataclass(frozen=True)
-class RenderedMessage:
-    subject: str
-    preheader: str | None
-    text: str
-    html: str
-    #: The locale of the template that was used.
-    locale: str
 
 
 def _locale_key(tag: str) -> str:
@@ -399,15 +142,17 @@ class TemplateSet:
     ) -> RenderedMessage:
         context: dict[str, Any] = {
             **variables,
-            "_format_locale": _babel_locale(locale, chosen.locale),
+            "_format_locale": babel_locale(locale, chosen.locale),
             "_format_zone": zone,
             "_default_currency": default_currency,
         }
-        subject = _one_line(_render(chosen, "subject", context))
-        preheader = _one_line(_render(chosen, "preheader", context)) or None
-        text = _render(chosen, "text", context)
+        subject = one_line(render_part(chosen, "subject", context))
+        preheader = one_line(render_part(chosen, "preheader", context)) or None
+        text = render_part(chosen, "text", context)
         # Both are escaped already (autoescaped template, or escaped text), hence Markup.
-        body = _render(chosen, "html", context) if "html" in chosen.parts else text_to_html(text)
+        body = (
+            render_part(chosen, "html", context) if "html" in chosen.parts else text_to_html(text)
+        )
         frame = {
             **context,
             "subject": subject,
@@ -417,186 +162,17 @@ class TemplateSet:
         content = Markup(body)  # noqa: S704
         layout = self._layout(locale)
         if layout is None:
-            page = _run(_DEFAULT_HTML_LAYOUT, {**frame, "content": content}, None, "html")
+            page = run_template(DEFAULT_HTML_LAYOUT, {**frame, "content": content}, None, "html")
         else:
-            page = _render(layout, "html", {**frame, "content": content})
-            text = _render(layout, "text", {**frame, "content": text})
+            page = render_part(layout, "html", {**frame, "content": content})
+            text = render_part(layout, "text", {**frame, "content": text})
         return RenderedMessage(
             subject=subject,
             preheader=preheader,
-            text=_tidy_text(text),
+            text=tidy_text(text),
             html=page,
             locale=chosen.locale,
         )
-
-
-class TemplateFailure(TemplateRenderError):
-    """A template failed for one customer: where, and why (never the customer's data)."""
-
-    def __init__(self, file: str, line: int, column: int, part: str, reason: str) -> None:
-        super().__init__(f"{file}:{line}: {part}: {reason}")
-        self.file = file
-        self.line = line
-        self.column = column
-        self.part = part
-        self.reason = reason
-
-
-def _one_line(text: str) -> str:
-    return _WHITESPACE.sub(" ", text).strip()
-
-
-def _tidy_text(text: str) -> str:
-    lines = [line.rstrip() for line in text.strip("\n").splitlines()]
-    tidy: list[str] = []
-    for line in lines:
-        if line == "" and tidy and tidy[-1] == "":
-            continue  # at most one blank line in a row (conditionals leave gaps)
-        tidy.append(line)
-    return "\n".join(tidy) + "\n"
-
-
-def text_to_html(text: str) -> str:
-    """Paragraphs from blank lines, ``<br>`` from line breaks, links from URLs; escaped."""
-    paragraphs = [p.strip("\n") for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
-    out = []
-    for paragraph in paragraphs:
-        escaped = html_lib.escape(paragraph, quote=True)
-        linked = _URL.sub(r'<a href="\1">\1</a>', escaped)
-        out.append("<p>" + linked.replace("\n", "<br>\n") + "</p>")
-    return "\n".join(out)
-
-
-def _template_line(tb: TracebackType | None) -> int | None:
-    line = None
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == "<template>":
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line
-
-
-def _run(
-    template: jinja2.Template,
-    context: Mapping[str, Any],
-    source: LocalizedTemplate | None,
-    key: str,
-) -> str:
-    try:
-        return template.render(context)
-    except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
-        reason = str(exc) or type(exc).__name__
-        if source is None:
-            raise TemplateFailure("<built-in layout>", 1, 1, key, reason) from None
-        line = _template_line(exc.__traceback__)
-        part = source.parts[key]
-        at = part.first_line if line is None else part.first_line + line - 1
-        raise TemplateFailure(source.file, at, part.pos.column, key, reason) from None
-
-
-def _render(source: LocalizedTemplate, key: str, context: Mapping[str, Any]) -> str:
-    part = source.parts.get(key)
-    if part is None:
-        return ""
-    return _run(part.template, context, source, key)
-
-
-# -- static checks ------------------------------------------------------------------------
-
-
-_FORBIDDEN_NODES: tuple[tuple[type[nodes.Node], str], ...] = (
-    (nodes.Extends, "extends"),
-    (nodes.Include, "include"),
-    (nodes.Import, "import"),
-    (nodes.FromImport, "from ... import"),
-)
-
-
-def _column(lines: list[str], line: int, word: str, fallback: int) -> int:
-    if 1 <= line <= len(lines):
-        match = re.search(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])", lines[line - 1])
-        if match:
-            return match.start() + 1
-    return fallback
-
-
-@dataclass
-class _PartChecker:
-    file: str
-    problems: Problems
-    lines: list[str]
-    scalar: LScalar
-    key: str
-    allowed: Mapping[str, str]
-
-    @property
-    def first_line(self) -> int:
-        # A block scalar (| or >) starts on the line after its indicator.
-        return self.scalar.pos.line + (1 if self.scalar.style in ("|", ">") else 0)
-
-    def pos(self, template_line: int, word: str | None = None) -> Pos:
-        line = self.first_line + max(template_line, 1) - 1
-        fallback = self.scalar.pos.column
-        column = fallback if word is None else _column(self.lines, line, word, fallback)
-        return Pos(line, column)
-
-    def err(self, template_line: int, message: str, word: str | None = None) -> None:
-        self.problems.add(self.file, self.pos(template_line, word), message)
-
-    def compile(
-        self, env: ImmutableSandboxedEnvironment
-    ) -> tuple[jinja2.Template, list[AttributeUse]] | None:
-        source = self.scalar.text
-        try:
-            tree = env.parse(source)
-        except jinja2.TemplateSyntaxError as exc:
-            self.err(exc.lineno, f"template syntax error in {self.key}: {exc.message}")
-            return None
-        ok = True
-        for node_type, what in _FORBIDDEN_NODES:
-            for found in tree.find_all(node_type):
-                self.err(found.lineno, f"templates cannot use '{what}'; each file stands alone")
-                ok = False
-        for name in sorted(meta.find_undeclared_variables(tree)):
-            if name in self.allowed:
-                continue
-            line = min(
-                (n.lineno for n in tree.find_all(nodes.Name) if n.name == name and n.ctx == "load"),
-                default=1,
-            )
-            guess = nearest(name, list(self.allowed))
-            hint = (
-                f"; did you mean '{guess}'?"
-                if guess
-                else "; see the variable list in the marketer's guide in README.md"
-            )
-            self.err(line, f"unknown template variable '{name}'{hint}", name)
-            ok = False
-        uses: list[AttributeUse] = []
-        for getattr_node in tree.find_all(nodes.Getattr):
-            attr = getattr_node.attr
-            if attr.startswith("_"):
-                self.err(
-                    getattr_node.lineno, f"'{attr}': names starting with '_' are not allowed", attr
-                )
-                ok = False
-                continue
-            target = getattr_node.node
-            if not isinstance(target, nodes.Name) or target.name not in self.allowed:
-                continue
-            obj = target.name
-            if obj in OBJECT_FIELDS and attr not in OBJECT_FIELDS[obj]:
-                guess = nearest(attr, OBJECT_FIELDS[obj])
-                hint = (
-                    f"did you mean '{guess}'?" if guess else f"use {', '.join(OBJECT_FIELDS[obj])}"
-                )
-                self.err(getattr_node.lineno, f"{obj} has no field '{attr}'; {hint}", attr)
-                ok = False
-            elif obj in ("params", "trigger"):
-                uses.append(AttributeUse(obj, attr, self.file, self.pos(getattr_node.lineno, attr)))
-        if not ok:
-            return None
-        return env.from_string(source), uses
 
 
 def _split_path(path: str) -> tuple[str, str] | None:
@@ -679,9 +255,9 @@ def _load_one(
             problems.add(
                 path, root.pos, f"missing {key!r}; a template needs {' and '.join(required)}"
             )
-    variables = {**TEMPLATE_VARIABLES, **_LAYOUT_EXTRA} if is_layout else TEMPLATE_VARIABLES
+    variables = {**TEMPLATE_VARIABLES, **LAYOUT_EXTRA} if is_layout else TEMPLATE_VARIABLES
     lines = text.splitlines()
-    parts: dict[str, _Part] = {}
+    parts: dict[str, Part] = {}
     uses: list[AttributeUse] = []
     for key_node, value in root:
         key = key_node.text
@@ -693,17 +269,17 @@ def _load_one(
         if not isinstance(value, LScalar) or value.is_null or not isinstance(value.value, str):
             problems.add(path, value.pos, f"{key} must be text")
             continue
-        checker = _PartChecker(path, problems, lines, value, key, variables)
+        checker = PartChecker(path, problems, lines, value, key, variables)
         if is_layout and "content" not in value.text:
             problems.add(
                 path, value.pos, f"the layout's {key} must place the message with {{{{ content }}}}"
             )
-        compiled = checker.compile(_HTML_ENV if key == "html" else _TEXT_ENV)
+        compiled = checker.compile(HTML_ENV if key == "html" else TEXT_ENV)
         if compiled is None:
             continue
         template, part_uses = compiled
         uses.extend(part_uses)
-        parts[key] = _Part(key, template, path, value.pos, checker.first_line)
+        parts[key] = Part(key, template, path, value.pos, checker.first_line)
     if len(problems) > before:
         return None
     return LocalizedTemplate(name=name, locale=locale, file=path, parts=parts, uses=tuple(uses))

@@ -14,7 +14,8 @@ from lifecycle.attributes import ATTRIBUTES
 from lifecycle.campaigns import compile_campaigns
 from lifecycle.campaigns.loader import CAMPAIGN_KEYS
 from lifecycle.campaigns.records import OUTCOMES
-from lifecycle.campaigns.templates import EXTRA_VARIABLES, FILTERS
+from lifecycle.campaigns.template_filters import FILTERS
+from lifecycle.campaigns.template_variables import EXTRA_VARIABLES
 from lifecycle.campaigns.vocabulary import EVENT_TYPES, SIGNAL_NAMES
 from streams.cli import main
 

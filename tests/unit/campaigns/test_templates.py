@@ -12,13 +12,9 @@ import jinja2
 import pytest
 
 from lifecycle.campaigns.located import Problems
-from lifecycle.campaigns.templates import (
-    Fields,
-    TemplateFailure,
-    TemplateSet,
-    load_templates,
-    locale_chain,
-)
+from lifecycle.campaigns.template_render import TemplateFailure
+from lifecycle.campaigns.template_variables import Fields
+from lifecycle.campaigns.templates import TemplateSet, load_templates, locale_chain
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
@@ -109,19 +105,19 @@ def test_strict_undefined_names_the_file_and_line() -> None:
 def test_the_sandbox_blocks_escapes(expression: str) -> None:
     # Loading already refuses '_' attributes; the sandbox is the second line of defence,
     # so compile around the loader's check to see the runtime refuse too.
-    from lifecycle.campaigns.templates import _TEXT_ENV
+    from lifecycle.campaigns.template_sandbox import TEXT_ENV
 
-    template = _TEXT_ENV.from_string("{{ " + expression + " }}")
+    template = TEXT_ENV.from_string("{{ " + expression + " }}")
     with pytest.raises(jinja2.TemplateRuntimeError) as caught:
         template.render(shop=Fields({"name": "x"}), first_name="Anna")
     assert isinstance(caught.value, jinja2.exceptions.SecurityError | jinja2.UndefinedError)
 
 
 def test_the_sandbox_keeps_values_immutable() -> None:
-    from lifecycle.campaigns.templates import _TEXT_ENV
+    from lifecycle.campaigns.template_sandbox import TEXT_ENV
 
     with pytest.raises(Exception, match="unsafe"):
-        _TEXT_ENV.from_string("{% set x = [1] %}{{ x.append(2) }}").render()
+        TEXT_ENV.from_string("{% set x = [1] %}{{ x.append(2) }}").render()
     with pytest.raises(AttributeError):
         Fields({"a": 1}).a = 2  # type: ignore[misc]
 
