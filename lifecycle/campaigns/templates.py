@@ -25,7 +25,7 @@ Rendering rules:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -283,7 +283,3 @@ def _load_one(
     if len(problems) > before:
         return None
     return LocalizedTemplate(name=name, locale=locale, file=path, parts=parts, uses=tuple(uses))
-
-
-def template_files(templates: TemplateSet, name: str) -> Iterable[LocalizedTemplate]:
-    return (templates.templates[name][key] for key in sorted(templates.templates[name]))
