@@ -123,7 +123,8 @@ class JourneyState(_Value):
 
 
 class SendRecord(_Value):
-    """A message handed to delivery; kept only as long as a frequency cap can count it."""
+    """A message handed to delivery, or a holdout standing in for one; kept only as long
+    as a frequency cap can count it."""
 
     at: datetime
     campaign: str

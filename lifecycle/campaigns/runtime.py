@@ -21,7 +21,8 @@ One call is one *moment*. Within it, in this order:
 6. Each send is checked, in this order: consent (marketing; failing ends the journey),
    address, suppression (marketing), quiet hours (deferred to their end), frequency
    caps (global per category, then the campaign's; skipped). Control customers go
-   through the same checks and then get ``holdout`` instead of a message.
+   through the same checks and then get ``holdout`` instead of a message; a holdout
+   counts toward later caps like the send it stands in for.
 7. Priority: a customer gets at most one marketing message per moment. Among the
    marketing sends that passed step 6, the highest ``priority`` wins (ties: campaign
    id). A losing journey step is deferred by ``conflict_delay``; a losing *new entry*

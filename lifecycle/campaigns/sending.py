@@ -175,7 +175,12 @@ class Sending(Stepping, SendGate):
         campaign, journey, step = contender.campaign, contender.journey, contender.step
         into = contender.pending if contender.is_entry else None
         variant = journey.variant or CONTROL
+        sent = SendRecord(at=self.now, campaign=campaign.id, category=campaign.category)
         if variant == CONTROL:
+            # A holdout stands in for a send everywhere but the mailbox: it counts toward
+            # the frequency caps, so control customers are held back from later messages
+            # exactly as treated ones are, and the comparison stays fair.
+            self.sends.append(sent)
             self.decision(campaign, journey, step.number, "holdout", None, into=into)
             return self.after_send(campaign, journey, into)
         template = step.templates[variant]
@@ -192,7 +197,7 @@ class Sending(Stepping, SendGate):
                 into=into,
             )
             return self.after_send(campaign, journey, into)
-        self.sends.append(SendRecord(at=self.now, campaign=campaign.id, category=campaign.category))
+        self.sends.append(sent)
         self.decision(campaign, journey, step.number, "send", template, message=message, into=into)
         return self.after_send(campaign, journey, into)
 

@@ -249,7 +249,9 @@ def test_a_holdout_winner_takes_the_moment_like_a_real_send() -> None:
         ("2026-05-01T10:00:00+00:00", "held", 1, "holdout"),
         ("2026-05-01T10:00:00+00:00", "other", 1, "lower_priority"),
     ]
-    assert run.states[customer].sends == ()
+    # The holdout counts toward caps like the send it stands in for.
+    [held_back] = run.states[customer].sends
+    assert (held_back.campaign, held_back.category) == ("held", "marketing")
 
 
 def test_transactional_mail_ignores_marketing_conflicts_consent_and_quiet_hours() -> None:
@@ -608,3 +610,43 @@ def test_a_journey_of_a_customer_is_not_disturbed_by_unrelated_state() -> None:
     after, outputs = set_.wake(state, utc("2026-05-06T08:00:00Z"), RuntimeContext())
     assert [o.to_record()["action"] for o in outputs] == ["completed"]
     assert after.journeys["onboard"].active is False
+
+
+def test_a_holdout_counts_toward_the_frequency_cap_like_a_send() -> None:
+    """Control and treated customers must meet the same later caps, or the comparison
+    would credit the campaign with what the control group got from other campaigns."""
+    held = """\
+        id: held
+        category: marketing
+        trigger: customer.signed_up
+        split:
+          control: 50%
+          variants: {v: 50%}
+        steps:
+          - send: a
+        """
+    later = """\
+        id: later
+        category: marketing
+        trigger: customer.logged_in
+        steps:
+          - send: b
+        """
+    split = Split(variants=(Variant(name="v", weight=5000),), control=5000, salt="held")
+    by_group: dict[str, str] = {}
+    for customer in (f"c{n}" for n in range(100)):
+        by_group.setdefault(assign_variant(split, customer), customer)
+    ctx = RuntimeContext(
+        caps={"marketing": (FrequencyCap(messages=1, per=timedelta(days=1)),), "transactional": ()}
+    )
+    for group, customer in sorted(by_group.items()):
+        history = [
+            signup(customer, "2026-05-01T09:00:00+02:00"),
+            event("customer.logged_in", customer, "2026-05-01T12:00:00+02:00"),
+        ]
+        run = Journeys(campaigns(held, later), ctx=ctx).run(history)
+        first = "holdout" if group == "control" else "send"
+        assert run.outcomes() == [
+            ("2026-05-01T07:00:00+00:00", "held", 1, first),
+            ("2026-05-01T10:00:00+00:00", "later", 1, "capped"),
+        ], group
