@@ -244,6 +244,9 @@ def test_a_transactional_template_showing_unsubscribe_url_fails_validation() -> 
     [
         '{% if campaign.category == "marketing" %}Stop: {{ unsubscribe_url }}{% endif %}\n',
         "{% if unsubscribe_url is defined %}Stop: {{ unsubscribe_url }}{% endif %}\n",
+        '{% if first_name and campaign.category == "marketing" %}{{ unsubscribe_url }}'
+        "{% endif %}\n",
+        '{{ unsubscribe_url if campaign.category == "marketing" else shop.url }}\n',
     ],
 )
 def test_a_guarded_unsubscribe_url_is_fine_in_both_categories(guarded: str) -> None:
@@ -251,19 +254,61 @@ def test_a_guarded_unsubscribe_url_is_fine_in_both_categories(guarded: str) -> N
         compile_with(category, "Thanks.\n" + guarded)
 
 
-def test_a_branch_the_sample_customer_skips_still_fails_when_it_renders() -> None:
-    # Validation renders for one sample customer; a branch it does not take is caught
-    # when a customer does take it: the engine records a render_error, nothing is sent.
-    campaigns = compile_with(
-        "transactional",
-        '{% if first_name == "Zed" %}Stop: {{ unsubscribe_url }}{% endif %}Thanks.\n',
-    )
-    receipt = campaigns.by_id["receipt"]
+def test_a_branch_the_sample_customer_skips_fails_validation_too() -> None:
+    # The trial render takes one path; the template check reads every branch.
+    with pytest.raises(CampaignErrors) as caught:
+        compile_with(
+            "transactional",
+            'Thanks.\n{% if first_name == "Zed" %}\nStop: {{ unsubscribe_url }}\n{% endif %}\n',
+        )
+    [error] = caught.value.errors
+    assert (error.file, error.line, error.column) == ("templates/receipt/en.yaml", 5, 12)
+    assert "campaign 'receipt' (c.yaml) is transactional" in str(error)
+
+
+def test_the_else_of_a_marketing_branch_is_not_guarded() -> None:
+    with pytest.raises(CampaignErrors):
+        compile_with(
+            "transactional",
+            '{% if campaign.category == "marketing" %}Hi{% else %}{{ unsubscribe_url }}'
+            "{% endif %}\n",
+        )
+
+
+LAYOUT = """\
+text: |
+  {{ content }}
+  Unsubscribe: {{ unsubscribe_url }}
+html: |
+  {{ content }}
+"""
+
+
+def test_an_unguarded_layout_fails_only_when_transactional_mail_uses_it() -> None:
+    templates = {
+        "templates/layout/en.yaml": LAYOUT,
+        "templates/receipt/en.yaml": "subject: a\ntext: b\n",
+    }
+    compile_campaigns({"c.yaml": CAMPAIGN.format(category="marketing")}, templates)
+    with pytest.raises(CampaignErrors) as caught:
+        compile_campaigns({"c.yaml": CAMPAIGN.format(category="transactional")}, templates)
+    [error] = caught.value.errors
+    assert (error.file, error.line) == ("templates/layout/en.yaml", 3)
+    assert "the layout also frames transactional mail (campaign 'receipt')" in str(error)
+
+
+def test_transactional_variables_make_a_shown_unsubscribe_url_fail_to_render() -> None:
+    # The safety net behind validation: for transactional mail the variable is an error
+    # at the template's line (the engine records render_error), never a link.
+    campaigns = compile_with("marketing", "Thanks.\nStop: {{ unsubscribe_url }}\n")
     variables: dict[str, Any] = {
         "first_name": "Zed",
-        "campaign": Fields({"id": "receipt", "name": "r", "category": receipt.category}),
+        "campaign": Fields({"id": "receipt", "name": "r", "category": "transactional"}),
+        "unsubscribe_url": unsubscribe_url("transactional"),
     }
-    variables["unsubscribe_url"] = unsubscribe_url(receipt.category)
     with pytest.raises(TemplateFailure, match="only for marketing") as caught:
         campaigns.templates.render("receipt", "en", variables, zone=ZoneInfo("UTC"))
-    assert (caught.value.file, caught.value.line) == ("templates/receipt/en.yaml", 3)
+    assert (caught.value.file, caught.value.line) == ("templates/receipt/en.yaml", 4)
+    variables["unsubscribe_url"] = unsubscribe_url("marketing")
+    rendered = campaigns.templates.render("receipt", "en", variables, zone=ZoneInfo("UTC"))
+    assert f"Stop: {PLACEHOLDER}" in rendered.text
