@@ -14,7 +14,12 @@ What comes out:
   words (``email.policy.SMTP`` does that);
 - for marketing mail, ``List-Unsubscribe`` (https + optional mailto) and
   ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058). Transactional mail
-  gets neither, even when links are passed.
+  gets neither, even when links are passed;
+- in marketing mail, the ``unsubscribe_url`` placeholder
+  (:mod:`lifecycle.unsubscribe_placeholder`) replaced everywhere by the same https URL
+  as in ``List-Unsubscribe``, so the visible link and the header agree. Transactional
+  mail that still holds the placeholder is refused: it has no link to put there, and a
+  dead "unsubscribe" link is worse than no email.
 
 Header injection: display names and the subject come from customer data and
 templates, so every control character in them (CR, LF, NUL, the Unicode line and
@@ -38,6 +43,7 @@ from email.utils import format_datetime
 
 from lifecycle.exceptions import EmailBuildError
 from lifecycle.outbox import OutboxMessage
+from lifecycle.unsubscribe_placeholder import contains_placeholder, fill_placeholder
 
 __all__ = [
     "Mailbox",
@@ -98,11 +104,14 @@ def build_email(
     """Build the RFC 5322 bytes for ``message``; ``now`` becomes the ``Date`` header.
 
     Raises :class:`EmailBuildError` for an invalid address, Message-ID or unsubscribe
-    link, or for marketing mail without unsubscribe links.
+    link, for marketing mail without unsubscribe links, or for transactional mail that
+    holds the ``unsubscribe_url`` placeholder.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     message_id = _checked_message_id(message.message_id)
+
+    message = _with_unsubscribe_url(message, unsubscribe)
 
     msg = EmailMessage(policy=_POLICY)
     msg["From"] = _header_address(sender)
@@ -113,9 +122,7 @@ def build_email(
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id
     msg["MIME-Version"] = "1.0"
-    if message.category == "marketing":
-        if unsubscribe is None:
-            raise EmailBuildError("marketing mail needs unsubscribe links (RFC 8058)")
+    if unsubscribe is not None and message.category == "marketing":
         msg.set_raw("List-Unsubscribe", _list_unsubscribe_value(unsubscribe))
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
 
@@ -125,6 +132,36 @@ def build_email(
     # Quoted-printable never produces "==", so this boundary cannot occur in a body.
     msg.set_boundary("==" + hashlib.sha256(message_id.encode()).hexdigest()[:32] + "==")
     return msg.as_bytes()
+
+
+def _with_unsubscribe_url(
+    message: OutboxMessage, unsubscribe: UnsubscribeLinks | None
+) -> OutboxMessage:
+    """The message with the ``unsubscribe_url`` placeholder replaced by the real link."""
+    parts = (message.subject, message.preheader, message.text, message.html)
+    if message.category != "marketing":
+        if contains_placeholder(*parts):
+            raise EmailBuildError(
+                "transactional mail has no unsubscribe link, but its template uses "
+                "unsubscribe_url; use it only inside "
+                '{% if campaign.category == "marketing" %}'
+            )
+        return message
+    if unsubscribe is None:
+        raise EmailBuildError("marketing mail needs unsubscribe links (RFC 8058)")
+    if not contains_placeholder(*parts):
+        return message
+    url = _checked_uri(unsubscribe.url, _web_scheme(unsubscribe.url))
+    return message.model_copy(
+        update={
+            "subject": fill_placeholder(message.subject, url, is_html=False),
+            "preheader": None
+            if message.preheader is None
+            else fill_placeholder(message.preheader, url, is_html=False),
+            "text": fill_placeholder(message.text, url, is_html=False),
+            "html": fill_placeholder(message.html, url, is_html=True),
+        }
+    )
 
 
 def normalize_address(address: str) -> str:

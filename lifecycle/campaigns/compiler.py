@@ -7,7 +7,8 @@ raised together as :class:`~lifecycle.exceptions.CampaignErrors`, each one
 
 Besides each file on its own, the compiler checks what spans files: unique campaign
 ids, templates that exist, ``params.x`` / ``trigger.x`` in a template against every
-campaign that sends it, and finally renders every template a campaign uses, in every
+campaign that sends it, ``unsubscribe_url`` only in marketing mail (or inside a
+marketing-only branch), and finally renders every template a campaign uses, in every
 locale, for a sample customer, so a template that cannot render fails validation
 rather than a customer's message.
 """
@@ -68,6 +69,7 @@ def compile_campaigns(
     _check_ids(loaded, problems)
     _check_template_names(refs, template_set, problems)
     _check_template_fields(loaded, template_set, problems)
+    _check_layout_unsubscribe(loaded, template_set, problems)
     if not problems.errors:
         ctx = RuntimeContext(engine=engine)
         for item in loaded:
@@ -121,6 +123,29 @@ def _check_template_names(
         )
 
 
+_NO_UNSUBSCRIBE = "unsubscribe_url is only for marketing campaigns (transactional mail has none)"
+_GUARD_HINT = 'show it only inside {% if campaign.category == "marketing" %}'
+
+
+def _check_layout_unsubscribe(
+    loaded: list[LoadedCampaign], template_set: TemplateSet, problems: Problems
+) -> None:
+    """The layout frames every message: an unguarded ``unsubscribe_url`` in it breaks
+    every transactional one."""
+    transactional = [item.campaign for item in loaded if item.campaign.category != "marketing"]
+    if not transactional:
+        return
+    for layout in template_set.layouts.values():
+        for use in layout.uses:
+            if use.obj == "unsubscribe_url":
+                problems.add(
+                    use.file,
+                    use.pos,
+                    f"{_NO_UNSUBSCRIBE}, and the layout also frames transactional mail "
+                    f"(campaign {transactional[0].id!r}); {_GUARD_HINT}",
+                )
+
+
 def _check_template_fields(
     loaded: list[LoadedCampaign], template_set: TemplateSet, problems: Problems
 ) -> None:
@@ -138,6 +163,13 @@ def _check_template_fields(
                             use.pos,
                             f"params.{use.attr} is not set in campaign {campaign.id!r} "
                             f"({campaign.file}); {hint}add it under 'params:' there",
+                        )
+                    elif use.obj == "unsubscribe_url" and campaign.category != "marketing":
+                        problems.add(
+                            use.file,
+                            use.pos,
+                            f"{_NO_UNSUBSCRIBE} and campaign {campaign.id!r} "
+                            f"({campaign.file}) is {campaign.category}; {_GUARD_HINT}",
                         )
                     elif use.obj == "trigger" and use.attr not in trigger_fields:
                         triggers = ", ".join(m.name for m in campaign.triggers)

@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from jinja2 import StrictUndefined
+
 from lifecycle.attributes import attribute_values
 from lifecycle.campaigns.context import RuntimeContext
 from lifecycle.campaigns.model import Campaign
 from lifecycle.campaigns.template_variables import Fields
 from lifecycle.events import OrderPlaced
 from lifecycle.state import CustomerState, JourneyState
+from lifecycle.unsubscribe_placeholder import UNSUBSCRIBE_URL_PLACEHOLDER
 
-__all__ = ["first_name", "message_variables", "order_view"]
+__all__ = ["first_name", "message_variables", "order_view", "unsubscribe_url"]
 
 
 def first_name(name: str | None) -> str | None:
@@ -53,6 +56,23 @@ def order_view(state: CustomerState, event: OrderPlaced | None) -> Fields | None
     )
 
 
+def unsubscribe_url(category: str) -> Any:
+    """The placeholder delivery swaps for the signed link, for marketing mail only.
+
+    Transactional mail has no unsubscribe, so there the variable fails when shown (with
+    this reason, at the template's line): validation's trial render and the engine's
+    render report it rather than a customer getting a link that goes nowhere.
+    ``{% if unsubscribe_url is defined %}`` is false there.
+    """
+    if category == "marketing":
+        return UNSUBSCRIBE_URL_PLACEHOLDER
+    return StrictUndefined(
+        hint="unsubscribe_url is only for marketing campaigns (transactional mail has no "
+        'unsubscribe); use it inside {% if campaign.category == "marketing" %}',
+        name="unsubscribe_url",
+    )
+
+
 def message_variables(
     state: CustomerState,
     now: datetime,
@@ -75,5 +95,6 @@ def message_variables(
         trigger=Fields({"name": journey.trigger or "", **journey.data}),
         shop=Fields(ctx.shop.model_dump()),
         now=now,
+        unsubscribe_url=unsubscribe_url(campaign.category),
     )
     return values

@@ -1,5 +1,7 @@
 """Static checks on one template part before it is compiled: syntax, no file access
 (``extends``, ``include``, ``import``), only known variables and fields, no ``_`` names.
+It also notes each ``unsubscribe_url`` shown outside a marketing-only branch, which the
+compiler refuses in a template (or the layout) that transactional mail uses.
 
 Problems are reported at the file position of the offending word, so a typo is
 ``FILE:LINE:COL`` in the template file, not in the template string.
@@ -8,7 +10,7 @@ Problems are reported at the file position of the offending word, so a typo is
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import jinja2
@@ -29,6 +31,56 @@ _FORBIDDEN_NODES: tuple[tuple[type[nodes.Node], str], ...] = (
     (nodes.Import, "import"),
     (nodes.FromImport, "from ... import"),
 )
+
+
+_UNSUBSCRIBE_URL = "unsubscribe_url"
+
+
+def _is_campaign_category(node: nodes.Node) -> bool:
+    return (
+        isinstance(node, nodes.Getattr)
+        and node.attr == "category"
+        and isinstance(node.node, nodes.Name)
+        and node.node.name == "campaign"
+    )
+
+
+def _is_marketing_guard(test: nodes.Node) -> bool:
+    """``campaign.category == "marketing"`` or ``unsubscribe_url is defined`` (or an
+    ``and`` with one of them): true only in marketing mail."""
+    if isinstance(test, nodes.And):
+        return _is_marketing_guard(test.left) or _is_marketing_guard(test.right)
+    if isinstance(test, nodes.Test):
+        return (
+            test.name == "defined"
+            and isinstance(test.node, nodes.Name)
+            and test.node.name == _UNSUBSCRIBE_URL
+        )
+    if isinstance(test, nodes.Compare) and len(test.ops) == 1 and test.ops[0].op == "eq":
+        left, right = test.expr, test.ops[0].expr
+        return any(
+            _is_campaign_category(a) and isinstance(b, nodes.Const) and b.value == "marketing"
+            for a, b in ((left, right), (right, left))
+        )
+    return False
+
+
+def _unguarded_unsubscribe_urls(node: nodes.Node) -> Iterator[nodes.Name]:
+    """Every ``unsubscribe_url`` read outside a marketing-only ``if`` (or inline if)."""
+    if isinstance(node, nodes.Name):
+        if node.name == _UNSUBSCRIBE_URL and node.ctx == "load":
+            yield node
+        return
+    if isinstance(node, nodes.If) and _is_marketing_guard(node.test):
+        for branch in (*node.elif_, *node.else_):
+            yield from _unguarded_unsubscribe_urls(branch)
+        return
+    if isinstance(node, nodes.CondExpr) and _is_marketing_guard(node.test):
+        if node.expr2 is not None:
+            yield from _unguarded_unsubscribe_urls(node.expr2)
+        return
+    for child in node.iter_child_nodes():
+        yield from _unguarded_unsubscribe_urls(child)
 
 
 def _column(lines: list[str], line: int, word: str, fallback: int) -> int:
@@ -113,6 +165,9 @@ class PartChecker:
                 ok = False
             elif obj in ("params", "trigger"):
                 uses.append(AttributeUse(obj, attr, self.file, self.pos(getattr_node.lineno, attr)))
+        for shown in _unguarded_unsubscribe_urls(tree):
+            at = self.pos(shown.lineno, _UNSUBSCRIBE_URL)
+            uses.append(AttributeUse(_UNSUBSCRIBE_URL, "", self.file, at))
         if not ok:
             return None
         return env.from_string(source), uses

@@ -1,5 +1,6 @@
 """A loaded template: its compiled parts per key, for one locale, and the ``params.x`` /
-``trigger.x`` fields it reads (checked per campaign that sends it).
+``trigger.x`` fields and unguarded ``unsubscribe_url`` it reads (checked per campaign
+that sends it).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ class Part:
 
 @dataclass(frozen=True)
 class AttributeUse:
-    """``params.x`` or ``trigger.x`` in a template: checked per campaign that uses it."""
+    """``params.x`` or ``trigger.x`` in a template, or an ``unsubscribe_url`` outside a
+    marketing-only branch (``obj`` "unsubscribe_url", no ``attr``): checked per campaign
+    that uses it."""
 
     obj: str
     attr: str

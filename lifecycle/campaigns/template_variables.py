@@ -27,6 +27,9 @@ EXTRA_VARIABLES: dict[str, str] = {
     "trigger": "What started the journey: name, plus the signal's data (e.g. trigger.years).",
     "shop": "The shop: name, url, support_email.",
     "now": "The time of the decision.",
+    "unsubscribe_url": "Marketing only: the customer's signed one-click unsubscribe link "
+    '(put it in the message, e.g. <a href="{{ unsubscribe_url }}">). In a transactional '
+    'campaign it is an error; guard it with {% if campaign.category == "marketing" %}.',
 }
 #: Every variable a template may use.
 TEMPLATE_VARIABLES: dict[str, str] = {

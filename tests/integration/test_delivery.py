@@ -336,6 +336,12 @@ async def test_marketing_mail_carries_one_click_unsubscribe_that_works(
         f"<mailto:unsubscribe@shop.test?subject=unsubscribe%20{token}>"
         in (headers["List-Unsubscribe"])
     )
+    # The same link is visible in the body (the layout's unsubscribe line), text and HTML.
+    text = headers.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = headers.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert f"Unsubscribe: {url}" in text.splitlines()
+    assert f'<a href="{url}" style="color:#77716a">Unsubscribe</a>' in html
+    assert "unsubscribe.invalid" not in text + html  # no placeholder left
 
     async with aiohttp.ClientSession() as http:
         async with http.get(url) as page:  # a mail scanner's GET changes nothing
