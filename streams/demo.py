@@ -104,6 +104,8 @@ async def run_demo(args: argparse.Namespace) -> int:
             "LIFECYCLE_SMTP_HOST": "127.0.0.1",
             "LIFECYCLE_SMTP_PORT": str(sink.port),
             "LIFECYCLE_MAIL_FROM": "Demo Shop <hello@demo-shop.example>",
+            "LIFECYCLE_CAMPAIGN__SHOP__NAME": "Demo Shop",
+            "LIFECYCLE_CAMPAIGN__SHOP__URL": "https://demo-shop.example",
             "LIFECYCLE_CAMPAIGNS_DIR": str(campaigns),
             "LIFECYCLE_DATA_DIR": str(output / "worker-data"),
             "LIFECYCLE_UNSUBSCRIBE_SECRET": secrets.token_urlsafe(32),
