@@ -50,8 +50,8 @@ from streams.delivery_ledger import (
     DuplicateAttemptError,
     FaustLedger,
     KeyedLocks,
-    TableExpiryStore,
 )
+from streams.raw_table import RawTableStore
 from streams.smtp import PermanentSmtpError, SmtpSender, SmtpSettings, TransientSmtpError
 
 if TYPE_CHECKING:
@@ -106,9 +106,7 @@ class Delivery:
             FaustLedger(worker.tables.delivery_ledger) if ledger is None else ledger
         )
         self.expiry_store: ExpiryStore = (
-            TableExpiryStore(worker.tables.delivery_ledger)
-            if expiry_store is None
-            else expiry_store
+            RawTableStore(worker.tables.delivery_ledger) if expiry_store is None else expiry_store
         )
         self._last_prune: dict[int, float] = {}  # partition -> loop time
         self._in_progress = KeyedLocks()

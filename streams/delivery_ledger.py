@@ -2,8 +2,9 @@
 
 :class:`FaustLedger` reads and writes :class:`~lifecycle.ledger.LedgerEntry` values in the
 ``delivery-ledger`` table and can wait for the broker to acknowledge a write (the
-``committing`` mark before the final dot). :class:`TableExpiryStore` gives the pure
-expiry index (:mod:`lifecycle.ledger_expiry`) raw access to the same table.
+``committing`` mark before the final dot). The pure expiry index
+(:mod:`lifecycle.ledger_expiry`) reads the same table through
+:class:`~streams.raw_table.RawTableStore`.
 :class:`KeyedLocks` serialises the attempts of one Message-ID inside the worker.
 """
 
@@ -23,7 +24,6 @@ __all__ = [
     "DuplicateAttemptError",
     "FaustLedger",
     "KeyedLocks",
-    "TableExpiryStore",
 ]
 
 
@@ -93,29 +93,6 @@ class FaustLedger:
                 f"the ledger's changelog did not acknowledge {entry.state!r}: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
-
-
-class TableExpiryStore:
-    """:class:`~lifecycle.ledger_expiry.ExpiryStore` over the ledger table: raw bytes.
-
-    Writes and deletes go to the changelog partition of the event being processed, like
-    every other ledger write.
-    """
-
-    def __init__(self, table: Any) -> None:
-        self.table = table
-
-    def get(self, key: bytes) -> bytes | None:
-        value = self.table.get(key)
-        return value if value else None
-
-    def put(self, key: bytes, value: bytes) -> None:
-        self.table[key] = value
-
-    def delete(self, key: bytes) -> None:
-        # ``del table[key]`` of a missing key sends a tombstone, then raises KeyError.
-        if key in self.table:
-            del self.table[key]
 
 
 class KeyedLocks:

@@ -20,11 +20,12 @@ from lifecycle.exceptions import EventError
 from lifecycle.partition import PartitionProcessor
 from lifecycle.state import CustomerState
 from lifecycle.ticks import Tick, parse_engine_record
+from streams.raw_table import RawTableStore
 
 if TYPE_CHECKING:
     from streams.app import Worker
 
-__all__ = ["TableDueStore", "TableStateStore", "register"]
+__all__ = ["TableStateStore", "register"]
 
 
 class TableStateStore:
@@ -41,22 +42,6 @@ class TableStateStore:
         self.table[state.customer_id.encode()] = state.to_bytes()
 
 
-class TableDueStore:
-    def __init__(self, table: Any) -> None:
-        self.table = table
-
-    def get(self, key: bytes) -> bytes | None:
-        value = self.table.get(key)
-        return value if value else None
-
-    def put(self, key: bytes, value: bytes) -> None:
-        self.table[key] = value
-
-    def delete(self, key: bytes) -> None:
-        if key in self.table:
-            del self.table[key]
-
-
 def register(worker: Worker) -> None:
     runner = EngineRunner(worker)
     worker.app.agent(worker.topics.customer_events, name="lifecycle.engine")(runner.agent)
@@ -66,7 +51,7 @@ class EngineRunner:
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self.states = TableStateStore(worker.tables.customer_state)
-        self.due_store = TableDueStore(worker.tables.due_index)
+        self.due_store = RawTableStore(worker.tables.due_index)
         self._processors: dict[int, PartitionProcessor] = {}
 
     def processor(self, partition: int) -> PartitionProcessor:
