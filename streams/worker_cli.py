@@ -20,19 +20,24 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from streams.campaign_loading import load_campaign_runtime
+    from lifecycle.campaigns.locale_gaps import locale_gaps
+    from streams.campaign_loading import load_campaign_set
     from streams.settings import load_settings
     from streams.topic_admin import ensure_topics
 
     try:
         settings = load_settings()
         require_worker_settings(settings)
-        campaigns = load_campaign_runtime(settings)
+        campaign_set = load_campaign_set(settings)
+        # The same warnings as `lifecycle campaigns validate` (a template missing a locale
+        # the others have); they do not stop the worker.
+        for warning in locale_gaps(campaign_set.templates):
+            print(f"lifecycle worker: {warning}", file=sys.stderr)
         asyncio.run(ensure_topics(settings))
     except LifecycleError as exc:
         print(f"lifecycle worker: {exc}", file=sys.stderr)
         return 2
-    run_worker(settings, campaigns)
+    run_worker(settings, campaign_set.runner(settings.runtime_context()))
     return 0
 
 

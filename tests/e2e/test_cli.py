@@ -98,3 +98,24 @@ def test_the_worker_refuses_to_start_on_an_invalid_campaign_set(tmp_path: Path) 
     assert len(located) == 2
     for line in located:
         assert line in result.stderr
+
+
+def test_the_worker_prints_the_validators_warnings_at_start_up(tmp_path: Path) -> None:
+    import shutil
+
+    campaigns = tmp_path / "campaigns"
+    shutil.copytree(ROOT / "campaigns", campaigns)
+    (campaigns / "templates" / "welcome-2" / "pl.yaml").unlink()
+    env = {
+        "LIFECYCLE_UNSUBSCRIBE_SECRET": "x" * 32,
+        "LIFECYCLE_CAMPAIGNS_DIR": str(campaigns),
+        "LIFECYCLE_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",  # stops right after the checks
+    }
+    worker = lifecycle("worker", env=env)
+    validate = lifecycle("campaigns", "validate", str(campaigns))
+    [warning] = [line for line in validate.stdout.splitlines() if "warning:" in line]
+    assert "welcome-2" in warning
+    assert validate.returncode == 0
+    assert f"lifecycle worker: {warning}" in worker.stderr.splitlines()
+    assert worker.returncode == 2  # no broker at that address, named as such
+    assert "LIFECYCLE_KAFKA_BOOTSTRAP_SERVERS" in worker.stderr
