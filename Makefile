@@ -20,7 +20,7 @@ demo: setup-demo
 ## Lint, type-check and run the whole test suite (Apache Kafka if Java+Maven, else Tansu).
 test: setup-dev
 	$(BIN)/python .ci/fetch-cdnow
-	$(BIN)/python -m streams.brokers prefetch || echo "could not fetch the Kafka jars (see above): without Java 17 and Maven the tests use Tansu"
+	$(BIN)/python -m streams.dev.brokers prefetch || echo "could not fetch the Kafka jars (see above): without Java 17 and Maven the tests use Tansu"
 	$(MAKE) lint
 	$(BIN)/python -m pytest
 

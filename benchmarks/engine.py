@@ -21,16 +21,21 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from lifecycle.apply import apply
 from lifecycle.config import EngineConfig, MilestoneConfig
-from lifecycle.due_index import DueIndex, MemoryDueIndexStore
-from lifecycle.engine import Engine
+from lifecycle.customer import apply
 from lifecycle.events import Event, parse_event
-from lifecycle.partition import MemoryStateStore, PartitionProcessor
-from lifecycle.replay import Replay, sorted_history
+from lifecycle.kv import MemoryBytesStore
+from lifecycle.processing import (
+    DueIndex,
+    Engine,
+    MemoryStateStore,
+    PartitionProcessor,
+    Replay,
+    sorted_history,
+)
 from lifecycle.state import CustomerState
 from streams.campaign_loading import load_campaign_runtime
-from streams.demo_traffic import generate
+from streams.dev.traffic import generate
 from streams.settings import Settings
 
 
@@ -94,7 +99,7 @@ def tick_cost(total: int, due_now: int) -> None:
     cfg = EngineConfig(milestones=MilestoneConfig(no_order_after_signup_days=()))
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
     states = MemoryStateStore()
-    index = DueIndex(MemoryDueIndexStore(), partition=0)
+    index = DueIndex(MemoryBytesStore(), partition=0)
     for n in range(total):
         due = t0 + (timedelta(minutes=n) if n < due_now else timedelta(days=30, seconds=n))
         state = CustomerState.new(f"c{n}")

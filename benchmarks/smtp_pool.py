@@ -7,7 +7,7 @@ Run from the repository root::
 The server is the test server (tests/support/smtp_server.py: aiosmtpd, plain mode,
 parses and keeps every message) running in a child process, so it does not share the
 client's event loop. Each round sends the same number of real MIME messages (built by
-lifecycle.mime.build_email) with pool size 1 and then 4, all submitted at once; the
+lifecycle.mail.mime.build_email) with pool size 1 and then 4, all submitted at once; the
 pool bounds how many are in flight. Rounds alternate so drift hits both alike; the
 median of the rounds is printed.
 """
@@ -27,9 +27,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lifecycle.mime import Mailbox, build_email
-from lifecycle.outbox import OutboxMessage, derive_message_id
-from streams.smtp import SmtpSender, SmtpSettings
+from lifecycle.mail import Mailbox, OutboxMessage, build_email, derive_message_id
+from streams.delivery import SmtpSender, SmtpSettings
 from tests.support.smtp_server import SmtpTestServer
 
 NOW = datetime(2026, 11, 2, 13, 0, tzinfo=UTC)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from lifecycle.values import FrozenModel
 
 __all__ = [
     "ChurnModelConfig",
@@ -25,11 +27,7 @@ __all__ = [
 PositiveDays = Annotated[float, Field(gt=0, le=3650)]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class StageConfig(_Frozen):
+class StageConfig(FrozenModel):
     """When customers move between lifecycle stages, measured from their last order."""
 
     at_risk_after_days: PositiveDays = 60
@@ -42,7 +40,7 @@ class StageConfig(_Frozen):
         return self
 
 
-class MilestoneConfig(_Frozen):
+class MilestoneConfig(FrozenModel):
     order_counts: tuple[Annotated[int, Field(ge=3)], ...] = (5, 10, 25, 50, 100)
     #: Lifetime spend tiers, lowest first: a ``tier_reached`` signal fires when spend crosses one.
     spend_tiers: tuple[tuple[str, Decimal], ...] = (
@@ -65,7 +63,7 @@ class MilestoneConfig(_Frozen):
         return self
 
 
-class EngagementConfig(_Frozen):
+class EngagementConfig(FrozenModel):
     """Declining engagement: recent activity against the customer's own longer baseline.
 
     Activity is logins plus orders, counted per local calendar day. The short window is the
@@ -90,7 +88,7 @@ class EngagementConfig(_Frozen):
         return self
 
 
-class OverdueConfig(_Frozen):
+class OverdueConfig(FrozenModel):
     """A purchase is overdue at ``factor`` times the customer's own mean inter-purchase interval."""
 
     factor: Annotated[float, Field(ge=1, le=20)] = 2.0
@@ -99,7 +97,7 @@ class OverdueConfig(_Frozen):
     min_days: PositiveDays = 7
 
 
-class ChurnModelConfig(_Frozen):
+class ChurnModelConfig(FrozenModel):
     """BG/NBD churn risk; parameters come from ``lifecycle model fit``. Disabled without them.
 
     The fit's JSON object can be pasted as it is (``LIFECYCLE_ENGINE__CHURN='{...}'``): its
@@ -119,7 +117,7 @@ class ChurnModelConfig(_Frozen):
     customers: Annotated[int, Field(ge=0)] | None = None
 
 
-class SupportConfig(_Frozen):
+class SupportConfig(FrozenModel):
     low_csat_max: Annotated[int, Field(ge=1, le=5)] = 2
     high_ces_min: Annotated[int, Field(ge=1, le=7)] = 6
     nps_detractor_max: Annotated[int, Field(ge=0, le=10)] = 6
@@ -127,7 +125,7 @@ class SupportConfig(_Frozen):
     repeated_tickets_window_days: PositiveDays = 90
 
 
-class RfmConfig(_Frozen):
+class RfmConfig(FrozenModel):
     """Fixed score breakpoints (a worker sees one partition, so population quintiles are
     not available live; fit them offline and set them here). Scores are 1-5, 0 = no orders.
     """
@@ -142,7 +140,7 @@ class RfmConfig(_Frozen):
     )
 
 
-class EngineConfig(_Frozen):
+class EngineConfig(FrozenModel):
     stages: StageConfig = StageConfig()
     milestones: MilestoneConfig = MilestoneConfig()
     engagement: EngagementConfig = EngagementConfig()

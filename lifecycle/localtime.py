@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import BeforeValidator
+
 __all__ = [
+    "Duration",
     "add_years",
     "local_day",
     "parse_duration",
@@ -61,3 +65,11 @@ def parse_duration(text: str) -> timedelta:
         )
     amount, unit = match.groups()
     return timedelta(seconds=float(amount) * _UNIT_SECONDS[unit])
+
+
+def _duration_or_value(value: Any) -> Any:
+    return parse_duration(value) if isinstance(value, str) and value[-1:].isalpha() else value
+
+
+#: A timedelta field that also takes ``"30m"``, ``"1d"``, ``"2w"`` (settings, campaign context).
+Duration = Annotated[timedelta, BeforeValidator(_duration_or_value)]

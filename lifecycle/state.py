@@ -2,7 +2,7 @@
 
 Only facts that cannot be derived from other fields are stored; rates, scores and
 "days since" figures are computed from the state and a ``now`` in
-:mod:`lifecycle.attributes`. The serialized form is compact JSON without defaults.
+:mod:`lifecycle.customer.attributes`. The serialized form is compact JSON without defaults.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict
+from lifecycle.values import FrozenModel
 
 __all__ = [
     "STAGES",
@@ -29,11 +29,7 @@ Stage = Literal["prospect", "new", "active", "at_risk", "lapsed", "reactivated"]
 STAGES: tuple[Stage, ...] = ("prospect", "new", "active", "at_risk", "lapsed", "reactivated")
 
 
-class _Value(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Profile(_Value):
+class Profile(FrozenModel):
     email: str | None = None
     name: str | None = None
     locale: str | None = None
@@ -45,7 +41,7 @@ class Profile(_Value):
     suppressed_reason: str | None = None
 
 
-class OrderStats(_Value):
+class OrderStats(FrozenModel):
     count: int = 0
     first_at: datetime | None = None
     last_at: datetime | None = None
@@ -60,13 +56,14 @@ class OrderStats(_Value):
     last_purchase_day: date | None = None
     #: The most recent distinct purchase days (date ordinals, ascending, at most
     #: ``apply.RECENT_PURCHASE_DAYS``), so a late order on a day already counted is not
-    #: counted again whatever the arrival order. See :func:`lifecycle.apply.is_new_purchase_day`.
+    #: counted again whatever the arrival order. See
+    #: :func:`lifecycle.customer.apply.is_new_purchase_day`.
     recent_purchase_days: tuple[int, ...] = ()
     #: Welford running mean/M2 of the days between purchases on distinct days, in order.
     interval_count: int = 0
     interval_mean_days: float = 0.0
     interval_m2: float = 0.0
-    #: Fingerprints of recent order ids (see :mod:`lifecycle.fingerprints`), so a replayed
+    #: Fingerprints of recent order ids (see :mod:`lifecycle.customer.fingerprints`), so a replayed
     #: order under a new event id is not counted twice.
     recent_orders: str = ""
 
@@ -86,7 +83,7 @@ class ActivityDay(NamedTuple):
     orders: int = 0
 
 
-class SupportStats(_Value):
+class SupportStats(FrozenModel):
     open_tickets: tuple[str, ...] = ()
     #: Local days on which tickets were opened, pruned to the repeated-tickets window.
     ticket_days: tuple[int, ...] = ()
@@ -96,7 +93,7 @@ class SupportStats(_Value):
     last_nps_at: datetime | None = None
 
 
-class JourneyState(_Value):
+class JourneyState(FrozenModel):
     """Where one customer is in one campaign (owned by :mod:`lifecycle.campaigns`).
 
     ``step`` is the index of the next instruction of the campaign's compiled program;
@@ -122,7 +119,7 @@ class JourneyState(_Value):
     data: dict[str, str | int | float | bool | None] = {}
 
 
-class SendRecord(_Value):
+class SendRecord(FrozenModel):
     """A message handed to delivery, or a holdout standing in for one; kept only as long
     as a frequency cap can count it."""
 
@@ -131,7 +128,7 @@ class SendRecord(_Value):
     category: Literal["marketing", "transactional"]
 
 
-class CustomerState(_Value):
+class CustomerState(FrozenModel):
     customer_id: str
     #: The latest time this state has been brought up to (event or due time); never goes back.
     clock: datetime | None = None

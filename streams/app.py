@@ -11,10 +11,10 @@ from typing import Any
 
 import faust
 
-from lifecycle.engine import CampaignRuntime, Engine
+from lifecycle.processing import CampaignRuntime, Engine
 from streams.dead_letter import DeadLetters
+from streams.internals import use_rebalance_safe_transport
 from streams.metrics import WorkerMetrics
-from streams.rebalance_safe_consumer import use_rebalance_safe_transport
 from streams.settings import Settings
 
 __all__ = ["Tables", "Topics", "Worker", "build_worker"]
@@ -108,7 +108,10 @@ def build_faust_app(settings: Settings) -> faust.App:
 def build_worker(settings: Settings, campaigns: CampaignRuntime | None = None) -> Worker:
     """A fully wired worker for ``settings``; ``campaigns`` defaults to the loaded campaign dir."""
     # Imported here so that building a worker is the only way the agents get registered.
-    from streams import delivery, engine_agent, ingest, lag, ticker, web
+    from streams.agents import engine as engine_agent
+    from streams.agents import ingest, lag, ticker
+    from streams.delivery import attempts as delivery
+    from streams.web import routes as web
 
     app = build_faust_app(settings)
     topics = Topics(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lifecycle.campaigns import CampaignSet
-from lifecycle.engine import CampaignRuntime
+from lifecycle.processing import CampaignRuntime
 from streams.campaign_files import load_campaign_dir
 
 if TYPE_CHECKING:

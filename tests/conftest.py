@@ -6,7 +6,7 @@ pytest_plugins = [
 
 
 def pytest_report_header() -> str:
-    from streams.brokers import choose_broker
+    from streams.dev.brokers.choice import choose_broker
 
     try:
         broker = choose_broker()

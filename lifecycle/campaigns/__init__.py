@@ -7,35 +7,52 @@ every problem as ``FILE:LINE:COL: message``. The engine then drives the set thro
 :meth:`CampaignSet.react`, :meth:`CampaignSet.next_wake` and :meth:`CampaignSet.wake`
 (or the same three on :class:`JourneyRunner`, which has the :class:`RuntimeContext`
 bound). Everything here is pure: no I/O, time is a parameter.
+
+The subpackages, each behind its own front door: ``conditions`` (the condition
+language), ``templates`` (loading and rendering messages), ``loading`` (campaign files to
+a campaign set) and ``journeys`` (the runtime). Beside them, the values they share:
+``model`` (compiled campaigns), ``records`` (what the runtime reports), ``context`` (the
+operator's rules), ``located`` (YAML with positions) and ``suggest`` (did-you-mean).
 """
 
-from lifecycle.campaigns.assignment import assign_variant, bucket
-from lifecycle.campaigns.compiler import compile_campaigns
 from lifecycle.campaigns.conditions import Condition, parse_condition
 from lifecycle.campaigns.context import FrequencyCap, QuietHours, RuntimeContext, ShopInfo
+from lifecycle.campaigns.journeys import CampaignSet, JourneyRunner, assign_variant, bucket
+from lifecycle.campaigns.loading import (
+    campaign_json_schema,
+    compile_campaigns,
+    template_json_schema,
+)
 from lifecycle.campaigns.model import CONTROL, DEFAULT_VARIANT, Campaign
 from lifecycle.campaigns.records import OUTCOMES, CampaignOutput, Decision, JourneyRecord
-from lifecycle.campaigns.runtime import CampaignSet, JourneyRunner
-from lifecycle.campaigns.schema import campaign_json_schema
+from lifecycle.campaigns.templates import locale_gaps
 
 __all__ = [
+    # Compiling campaign files
+    "compile_campaigns",
+    "locale_gaps",
+    # Editor support
+    "campaign_json_schema",
+    "template_json_schema",
+    # The compiled campaigns and their runtime
     "CONTROL",
     "DEFAULT_VARIANT",
-    "OUTCOMES",
     "Campaign",
-    "CampaignOutput",
     "CampaignSet",
-    "Condition",
-    "Decision",
-    "FrequencyCap",
-    "JourneyRecord",
     "JourneyRunner",
+    "assign_variant",
+    "bucket",
+    # The operator's rules
+    "FrequencyCap",
     "QuietHours",
     "RuntimeContext",
     "ShopInfo",
-    "assign_variant",
-    "bucket",
-    "campaign_json_schema",
-    "compile_campaigns",
+    # What the runtime reports
+    "OUTCOMES",
+    "CampaignOutput",
+    "Decision",
+    "JourneyRecord",
+    # The condition language
+    "Condition",
     "parse_condition",
 ]

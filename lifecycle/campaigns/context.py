@@ -7,36 +7,26 @@
 from __future__ import annotations
 
 from datetime import time, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import Field
 
 from lifecycle.config import EngineConfig
-from lifecycle.localtime import parse_duration
-from lifecycle.outbox import Category
+from lifecycle.localtime import Duration
+from lifecycle.mail import Category
+from lifecycle.values import FrozenModel
 
 __all__ = ["FrequencyCap", "QuietHours", "RuntimeContext", "ShopInfo"]
 
 
-def _duration(value: Any) -> Any:
-    return parse_duration(value) if isinstance(value, str) and value[-1:].isalpha() else value
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class FrequencyCap(_Frozen):
+class FrequencyCap(FrozenModel):
     """At most ``messages`` messages in any rolling window of length ``per``."""
 
     messages: Annotated[int, Field(ge=1, le=1000)]
     per: Duration
 
 
-class QuietHours(_Frozen):
+class QuietHours(FrozenModel):
     """No mail of these categories between ``start`` and ``end``, customer-local time.
 
     ``start`` after ``end`` wraps midnight (21:00-08:00). A send that falls inside waits
@@ -48,7 +38,7 @@ class QuietHours(_Frozen):
     categories: tuple[Category, ...] = ("marketing",)
 
 
-class ShopInfo(_Frozen):
+class ShopInfo(FrozenModel):
     """What templates see as ``shop``."""
 
     name: str = "Our shop"
@@ -56,7 +46,7 @@ class ShopInfo(_Frozen):
     support_email: str | None = None
 
 
-class RuntimeContext(_Frozen):
+class RuntimeContext(FrozenModel):
     #: Detection settings; attributes and customer time zones are computed with these.
     engine: EngineConfig = EngineConfig()
     #: The domain part of every Message-ID.

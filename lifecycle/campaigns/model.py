@@ -1,7 +1,7 @@
 """Compiled campaigns: frozen values the runtime reads, built once by the loader.
 
 The YAML a marketer writes (see the marketer's guide in README.md and
-:func:`lifecycle.campaigns.schema.campaign_json_schema`) has shorthands; these models
+:func:`lifecycle.campaigns.loading.schema.campaign_json_schema`) has shorthands; these models
 are its normal form. Steps are compiled into a flat program: ``if`` becomes a
 :class:`BranchStep` that jumps to its ``else`` part, so a journey's position is one
 integer (``JourneyState.step``) and each step keeps the 1-based ``number`` it has in
@@ -14,12 +14,13 @@ from datetime import time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from lifecycle.campaigns.conditions import Condition
 from lifecycle.events import Event
-from lifecycle.outbox import Category
+from lifecycle.mail import Category
 from lifecycle.signals import Signal
+from lifecycle.values import FrozenModel
 
 __all__ = [
     "CONTROL",
@@ -50,10 +51,6 @@ DEFAULT_VARIANT = "default"
 MatchValue = str | int | float | bool
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
-
-
 def _same(actual: object, expected: MatchValue) -> bool:
     if isinstance(actual, bool) or isinstance(expected, bool):
         return actual is expected
@@ -65,7 +62,7 @@ def _same(actual: object, expected: MatchValue) -> bool:
     return actual == expected
 
 
-class Matcher(_Frozen):
+class Matcher(FrozenModel):
     """What a trigger, exit or conversion goal listens for: an event type or a signal."""
 
     kind: Literal["event", "signal"]
@@ -106,7 +103,7 @@ class Matcher(_Frozen):
         return self._data_matches(dict(signal.data))
 
 
-class Reentry(_Frozen):
+class Reentry(FrozenModel):
     """When a customer who was in the journey before may enter it again."""
 
     #: Minimum time from the previous entry to the next (None: any time after it ended).
@@ -115,18 +112,18 @@ class Reentry(_Frozen):
     max_entries: int | None = 1
 
 
-class Conversion(_Frozen):
+class Conversion(FrozenModel):
     goals: tuple[Matcher, ...]
     within: timedelta
 
 
-class Variant(_Frozen):
+class Variant(FrozenModel):
     name: str
     #: Share of customers in basis points (1/100 of a percent).
     weight: int
 
 
-class Split(_Frozen):
+class Split(FrozenModel):
     variants: tuple[Variant, ...] = (Variant(name=DEFAULT_VARIANT, weight=10_000),)
     control: int = 0
     #: Mixed into the assignment hash; defaults to the campaign id.
@@ -137,12 +134,12 @@ class Split(_Frozen):
         return tuple(v.name for v in self.variants)
 
 
-class CampaignCap(_Frozen):
+class CampaignCap(FrozenModel):
     messages: int
     per: timedelta
 
 
-class _StepBase(_Frozen):
+class _StepBase(FrozenModel):
     #: 1-based position of the step in the file, counted in reading order.
     number: int
     line: int
@@ -169,6 +166,9 @@ class WaitUntilStep(_StepBase):
 
 
 class BranchStep(_StepBase):
+    # Conditions are compiled values of ours, not pydantic models.
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     kind: Literal["if"] = "if"
     condition: Condition
     #: Where the journey goes when the condition is false.
@@ -192,7 +192,9 @@ Step = Annotated[
 ]
 
 
-class Campaign(_Frozen):
+class Campaign(FrozenModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     id: str
     name: str
     description: str = ""

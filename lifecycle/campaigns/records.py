@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from lifecycle.outbox import Category, OutboxMessage
+from lifecycle.mail import Category, OutboxMessage
 
 __all__ = ["OUTCOMES", "CampaignOutput", "Decision", "JourneyAction", "JourneyRecord", "Outcome"]
 

@@ -13,7 +13,8 @@ from collections import Counter, defaultdict
 import pytest
 from aiokafka import ConsumerRecord
 
-from streams.brokers import FAST_COMPACTION_TOPIC_CONFIG, Broker
+from streams.dev.brokers.apache_kafka import FAST_COMPACTION_TOPIC_CONFIG
+from streams.dev.brokers.base import Broker
 from tests.support.kafka_helpers import KafkaKit, wait_for
 
 pytestmark = pytest.mark.integration

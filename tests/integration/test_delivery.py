@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from lifecycle.ledger import RetryRecord
-from lifecycle.outbox import OutboxMessage, derive_message_id
-from lifecycle.unsubscribe import make_token
+from lifecycle.mail.ledger import RetryRecord
+from lifecycle.mail.outbox import OutboxMessage, derive_message_id
+from lifecycle.mail.unsubscribe import make_token
 from tests.factories import event_dict
 from tests.support.smtp_fixtures import SMTP_TEST_CREDENTIALS
 from tests.support.worker_env import TEST_SECRET

@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lifecycle.engine import Engine
 from lifecycle.events import parse_event
-from lifecycle.replay import Replay, sorted_history
+from lifecycle.processing.engine import Engine
+from lifecycle.processing.replay import Replay, sorted_history
 from streams.campaign_loading import load_campaign_runtime
 from streams.settings import Settings
 from tests.factories import event_dict

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from lifecycle.events import dump_event, parse_event
-from streams.worker_process import wait_for
+from streams.dev.worker_process import wait_for
 from tests.factories import event_dict
 from tests.support.worker_fixtures import WorkerFactory
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.mail_sink import MailSink
-from streams.smtp import SmtpSender, SmtpSettings, TransientSmtpError
+from streams.delivery.smtp import SmtpSender, SmtpSettings, TransientSmtpError
+from streams.dev.mail_sink import MailSink
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 

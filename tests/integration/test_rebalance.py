@@ -1,7 +1,7 @@
 """A worker keeps the records that arrive while a second worker joins its group.
 
-Stock Faust loses such records (see ``streams/rebalance_safe_consumer.py``): the fetch it has
-pending when the rebalance begins picks them up and either drops them, or delivers them just
+Stock Faust loses such records (see ``streams/internals/rebalance_safe_consumer.py``): the fetch
+it has pending when the rebalance begins picks them up and either drops them, or delivers them just
 before recovery empties the agents' queues; the seek meant to fetch them again comes too early,
 or does nothing on partitions that have no committed offset yet. The test produces into that
 window, as soon as the first worker reports that it is rebalancing. It is a race, so without
@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streams.worker_process import WorkerProcess, wait_for
+from streams.dev.worker_process import WorkerProcess, wait_for
 from tests.factories import event_dict
 from tests.support.kafka_helpers import encode_value
 from tests.support.worker_fixtures import WorkerFactory

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lifecycle.counters import counter_records
-from lifecycle.engine import Engine
 from lifecycle.events import parse_event
-from lifecycle.replay import Replay, sorted_history
+from lifecycle.measurement.counters import counter_records
+from lifecycle.processing.engine import Engine
+from lifecycle.processing.replay import Replay, sorted_history
 from streams.campaign_loading import load_campaign_runtime
-from streams.demo_traffic import generate
+from streams.dev.traffic import generate
 from streams.settings import Settings
 from tests.support.worker_env import ROOT
 from tests.support.worker_fixtures import WorkerFactory

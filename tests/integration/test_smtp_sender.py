@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from lifecycle.mime import Mailbox, UnsubscribeLinks, build_email
-from lifecycle.outbox import OutboxMessage, derive_message_id
-from streams.smtp import (
+from lifecycle.mail.mime import Mailbox, UnsubscribeLinks, build_email
+from lifecycle.mail.outbox import OutboxMessage, derive_message_id
+from streams.delivery.smtp import (
     PermanentSmtpError,
     SmtpSender,
     SmtpSettings,

@@ -1,6 +1,6 @@
 """Pytest fixtures for tests on a real broker (loaded from ``tests/conftest.py``).
 
-- ``kafka_broker`` (session): the broker :func:`streams.brokers.choose_broker` picks, started on
+- ``kafka_broker`` (session): the broker :func:`streams.dev.brokers.choose_broker` picks, started on
   first request and stopped at the end of the session. Set ``LIFECYCLE_BROKER=kafka|tansu`` or
   ``KAFKA_BOOTSTRAP_SERVERS`` to steer it.
 - ``tansu_broker`` (session): always the embedded Tansu broker, for tests marked ``tansu``.
@@ -20,7 +20,9 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from streams.brokers import Broker, EmbeddedTansu, choose_broker
+from streams.dev.brokers.base import Broker
+from streams.dev.brokers.choice import choose_broker
+from streams.dev.brokers.tansu import EmbeddedTansu
 from tests.support.kafka_helpers import KafkaKit, UniqueNames
 
 __all__ = ["kafka_broker", "kafka_kit", "tansu_broker", "tansu_kit", "unique_names"]

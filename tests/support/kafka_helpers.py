@@ -24,7 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 from aiokafka.structs import RecordMetadata
 
-from streams.worker_process import wait_for
+from streams.dev.worker_process import wait_for
 
 __all__ = [
     "KafkaKit",

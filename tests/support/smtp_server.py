@@ -334,7 +334,7 @@ class SmtpTestServer:
         return [m for m in self.messages if m.message_id in wanted]
 
     def client_settings(self, **overrides: Any) -> dict[str, Any]:
-        """Keyword arguments for ``streams.smtp.SmtpSettings`` that reach this server."""
+        """Keyword arguments for ``streams.delivery.smtp.SmtpSettings`` that reach this server."""
         settings: dict[str, Any] = {
             "host": self.host,
             "port": self.port,

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest_asyncio
 
-from streams.brokers import Broker
-from streams.worker_process import WorkerProcess
+from streams.dev.brokers.base import Broker
+from streams.dev.worker_process import WorkerProcess
 from tests.support.kafka_helpers import UniqueNames, create_topics
 from tests.support.worker_env import ROOT, WorkerEnv, worker_env
 

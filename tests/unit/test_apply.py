@@ -3,8 +3,8 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from lifecycle.apply import apply
 from lifecycle.config import EngineConfig
+from lifecycle.customer.apply import apply
 from lifecycle.state import CustomerState
 from tests.factories import event, ts
 

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from lifecycle.apply import apply
-from lifecycle.attributes import ATTRIBUTES, attribute_values, rfm_segment
 from lifecycle.config import EngineConfig
+from lifecycle.customer.apply import apply
+from lifecycle.customer.attributes import ATTRIBUTES, attribute_values, rfm_segment
 from lifecycle.state import CustomerState
 from tests.factories import event, ts
 

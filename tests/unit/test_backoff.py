@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lifecycle.backoff import backoff_delay
+from lifecycle.mail.backoff import backoff_delay
 
 
 def delay(attempt: int, rng_value: float = 0.0, jitter_fraction: float = 0.5) -> float:

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from scipy import integrate, optimize, stats
 
-from lifecycle.bgnbd import (
+from lifecycle.exceptions import ModelFitError
+from lifecycle.prediction.bgnbd import (
     BgNbdParams,
     CustomerSummary,
     TimeUnit,
@@ -23,16 +24,15 @@ from lifecycle.bgnbd import (
     p_alive_crossing_time,
     summarise_purchases,
 )
-from lifecycle.bgnbd import (
+from lifecycle.prediction.bgnbd import (
     _columns as bgnbd_columns,
 )
-from lifecycle.bgnbd import (
+from lifecycle.prediction.bgnbd import (
     _log_parameter_standard_errors as log_parameter_standard_errors,
 )
-from lifecycle.bgnbd import (
+from lifecycle.prediction.bgnbd import (
     _per_customer_log_likelihood as per_customer_log_likelihood,
 )
-from lifecycle.exceptions import ModelFitError
 
 # The estimates FHL 2005 report for CDNOW (weeks); realistic values for the properties.
 CDNOW_PUBLISHED = BgNbdParams(r=0.243, alpha=4.414, a=0.793, b=2.426)

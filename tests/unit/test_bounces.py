@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lifecycle.bounces import EnhancedStatus, enhanced_status, is_mailbox_failure
+from lifecycle.mail.bounces import EnhancedStatus, enhanced_status, is_mailbox_failure
 
 # (code, reply text as aiosmtplib gives it: without the basic code)
 MAILBOX_GONE = [

@@ -7,14 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from streams.brokers import (
-    ApacheKafka,
-    BrokerError,
-    BrokerUnavailableError,
-    EmbeddedTansu,
-    ExternalBroker,
-    choose_broker,
-)
+from streams.dev.brokers.apache_kafka import ApacheKafka
+from streams.dev.brokers.base import BrokerError, BrokerUnavailableError
+from streams.dev.brokers.choice import choose_broker
+from streams.dev.brokers.external import ExternalBroker
+from streams.dev.brokers.tansu import EmbeddedTansu
 
 
 def fake_tool(bin_dir: Path, name: str, script: str) -> None:

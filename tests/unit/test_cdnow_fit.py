@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.model_cli import main
+from streams.cli.model import main
 
 pytestmark = pytest.mark.cdnow
 

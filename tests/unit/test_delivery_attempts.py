@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from lifecycle.ledger import LedgerEntry, RetryRecord
-from lifecycle.outbox import OutboxMessage, derive_message_id
-from streams.delivery import Delivery
-from streams.delivery_ledger import CommitNotDurableError, FaustLedger
+from lifecycle.mail.ledger import LedgerEntry, RetryRecord
+from lifecycle.mail.outbox import OutboxMessage, derive_message_id
+from streams.delivery.attempts import Delivery
+from streams.delivery.ledger import CommitNotDurableError, FaustLedger
+from streams.delivery.smtp import SmtpReceipt
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
-from streams.smtp import SmtpReceipt
 
 pytestmark = pytest.mark.asyncio
 
@@ -389,7 +389,7 @@ async def test_a_maximum_delay_of_zero_sends_whatever_the_delay() -> None:
 async def test_the_mailto_unsubscribe_link_carries_a_token_the_web_endpoint_accepts() -> None:
     from urllib.parse import parse_qs, urlsplit
 
-    from lifecycle.unsubscribe import verify_token
+    from lifecycle.mail.unsubscribe import verify_token
 
     delivery, _, _, worker = make_delivery()
     worker.settings = worker.settings.model_copy(

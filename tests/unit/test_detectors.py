@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lifecycle.bgnbd import BgNbdParams, p_alive
 from lifecycle.config import EngineConfig
-from lifecycle.engine import Engine
 from lifecycle.localtime import start_of_local_day, zone
+from lifecycle.prediction.bgnbd import BgNbdParams, p_alive
+from lifecycle.processing.engine import Engine
 from lifecycle.state import CustomerState
 from tests.factories import event, ts
 

@@ -8,9 +8,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lifecycle.config import EngineConfig, MilestoneConfig
-from lifecycle.due_index import DueIndex, MemoryDueIndexStore
-from lifecycle.engine import Engine
-from lifecycle.partition import MemoryStateStore, PartitionProcessor
+from lifecycle.kv import MemoryBytesStore
+from lifecycle.processing.due_index import DueIndex
+from lifecycle.processing.engine import Engine
+from lifecycle.processing.partition import MemoryStateStore, PartitionProcessor
 from lifecycle.state import CustomerState
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -19,7 +20,7 @@ ANNIVERSARY_ONLY = EngineConfig(milestones=MilestoneConfig(no_order_after_signup
 
 
 def test_reschedule_moves_a_customer_between_buckets() -> None:
-    index = DueIndex(MemoryDueIndexStore(), partition=3)
+    index = DueIndex(MemoryBytesStore(), partition=3)
     index.reschedule("a", None, T0 + timedelta(minutes=5))
     index.reschedule("b", None, T0 + timedelta(minutes=5, seconds=30))
     index.reschedule("a", T0 + timedelta(minutes=5), T0 + timedelta(hours=2))
@@ -30,7 +31,7 @@ def test_reschedule_moves_a_customer_between_buckets() -> None:
 
 
 def test_keys_are_per_partition() -> None:
-    store = MemoryDueIndexStore()
+    store = MemoryBytesStore()
     DueIndex(store, partition=0).reschedule("a", None, T0)
     DueIndex(store, partition=1).reschedule("b", None, T0)
     assert [c for _, c in DueIndex(store, partition=1).candidates(T0)] == ["b"]
@@ -47,7 +48,7 @@ def test_keys_are_per_partition() -> None:
 )
 @example(moves=[("a", 100), ("b", 119)], now_s=110)  # same bucket, one due, one not yet
 def test_candidates_are_exactly_the_customers_due_by_now(moves, now_s) -> None:
-    index = DueIndex(MemoryDueIndexStore(), partition=0, bucket_seconds=60)
+    index = DueIndex(MemoryBytesStore(), partition=0, bucket_seconds=60)
     current: dict[str, datetime | None] = {}
     for customer, seconds in moves:
         new = None if seconds is None else T0 + timedelta(seconds=seconds)
@@ -70,7 +71,7 @@ def _filed_state(customer_id: str, due: datetime) -> CustomerState:
 
 def test_a_tick_reads_only_due_customers_among_100k() -> None:
     states = MemoryStateStore()
-    due_store = MemoryDueIndexStore()
+    due_store = MemoryBytesStore()
     index = DueIndex(due_store, partition=0)
     processor = PartitionProcessor(Engine(ANNIVERSARY_ONLY), states, index)
     total, due_now = 100_000, 12
@@ -104,7 +105,7 @@ def test_a_tick_reads_only_due_customers_among_100k() -> None:
 
 def test_a_stale_entry_is_refiled_where_the_state_says() -> None:
     states = MemoryStateStore()
-    index = DueIndex(MemoryDueIndexStore(), partition=0)
+    index = DueIndex(MemoryBytesStore(), partition=0)
     processor = PartitionProcessor(Engine(ANNIVERSARY_ONLY), states, index)
     later = T0 + timedelta(days=10)
     states.put(_filed_state("a", later))
@@ -118,7 +119,7 @@ def test_a_replayed_event_refiles_a_customer_whose_index_entry_was_lost() -> Non
     from tests.factories import event
 
     states = MemoryStateStore()
-    index = DueIndex(MemoryDueIndexStore(), partition=0)
+    index = DueIndex(MemoryBytesStore(), partition=0)
     processor = PartitionProcessor(Engine(EngineConfig()), states, index)
     signup = event("customer.signed_up", "a", T0)
     processor.commit(processor.on_event(signup))
@@ -130,7 +131,7 @@ def test_a_replayed_event_refiles_a_customer_whose_index_entry_was_lost() -> Non
 
 
 def test_a_due_time_filed_a_year_back_costs_a_tick_few_bucket_reads() -> None:
-    store = MemoryDueIndexStore()
+    store = MemoryBytesStore()
     index = DueIndex(store, partition=0, bucket_seconds=60)
     index.reschedule("fresh", None, T0 + timedelta(days=30))
     for k in range(3):
@@ -149,7 +150,7 @@ def test_a_due_time_filed_a_year_back_costs_a_tick_few_bucket_reads() -> None:
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.integers(-600_000, 600_000), min_size=1, max_size=30))
 def test_the_directory_is_empty_once_everyone_is_unfiled(offsets) -> None:
-    store = MemoryDueIndexStore()
+    store = MemoryBytesStore()
     index = DueIndex(store, partition=0, bucket_seconds=60)
     filed = {f"c{n}": T0 + timedelta(seconds=s) for n, s in enumerate(offsets)}
     for customer, due in filed.items():

@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lifecycle.config import EngineConfig
-from lifecycle.engine import Engine
+from lifecycle.customer.stages import TRANSITIONS
 from lifecycle.events import Event, parse_event
-from lifecycle.replay import Replay, sorted_history
-from lifecycle.stages import TRANSITIONS
+from lifecycle.processing.engine import Engine
+from lifecycle.processing.replay import Replay, sorted_history
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 CFG = EngineConfig.model_validate(
@@ -299,7 +299,7 @@ def test_start_of_local_day_is_the_first_instant_of_that_day(name: str, day: int
 def test_activity_is_bucketed_on_the_customers_local_day(name: str, naive: datetime) -> None:
     from zoneinfo import ZoneInfo
 
-    from lifecycle.apply import apply
+    from lifecycle.customer.apply import apply
     from lifecycle.state import CustomerState
     from tests.factories import event
 
@@ -320,7 +320,7 @@ def test_activity_is_bucketed_on_the_customers_local_day(name: str, naive: datet
 def test_an_engagement_due_time_is_a_local_midnight_across_dst_changes(
     name: str, day: int, minutes: list[int]
 ) -> None:
-    from lifecycle.detectors import detector_timers
+    from lifecycle.detection.detectors import detector_timers
     from lifecycle.localtime import local_day, start_of_local_day, zone
     from lifecycle.state import CustomerState
     from tests.factories import event

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lifecycle.apply import RECENT_PURCHASE_DAYS, apply
 from lifecycle.config import EngineConfig
-from lifecycle.engine import Engine
+from lifecycle.customer.apply import RECENT_PURCHASE_DAYS, apply
+from lifecycle.processing.engine import Engine
 from lifecycle.state import CustomerState
 from tests.factories import event, ts
 

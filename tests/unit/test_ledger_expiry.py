@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lifecycle.ledger_expiry import (
+from lifecycle.kv import MemoryBytesStore
+from lifecycle.mail.ledger_expiry import (
     CHUNK_IDS,
     LedgerExpiry,
     LedgerExpiryIndex,
-    MemoryExpiryStore,
 )
 
 T0 = datetime(2026, 11, 23, 14, 7, 31, 250_000, tzinfo=UTC)
@@ -25,9 +25,9 @@ def entry_bytes(n: int) -> bytes:
 
 def filed_ledger(
     count: int, *, decided_at: datetime = T0, partition: int = 0
-) -> tuple[MemoryExpiryStore, LedgerExpiryIndex, list[str]]:
+) -> tuple[MemoryBytesStore, LedgerExpiryIndex, list[str]]:
     """``count`` messages with a ledger entry each, filed as delivery files them."""
-    store = MemoryExpiryStore()
+    store = MemoryBytesStore()
     index = LedgerExpiryIndex(store, partition, POLICY)
     ids = [f"<{n:032x}@lifecycle.invalid>" for n in range(count)]
     for n, message_id in enumerate(ids):
@@ -36,7 +36,7 @@ def filed_ledger(
     return store, index, ids
 
 
-def ledger_ids(store: MemoryExpiryStore) -> set[bytes]:
+def ledger_ids(store: MemoryBytesStore) -> set[bytes]:
     return {k for k in store.data if not k.startswith(b"expiry:")}
 
 
@@ -73,7 +73,7 @@ def test_entries_go_once_their_bucket_ended_and_not_before() -> None:
 
 
 def test_only_due_buckets_are_pruned_and_other_partitions_are_untouched() -> None:
-    store = MemoryExpiryStore()
+    store = MemoryBytesStore()
     early = LedgerExpiryIndex(store, 0, POLICY)
     other = LedgerExpiryIndex(store, 1, POLICY)
     early.file("<a@x>", T0, T0)
@@ -88,7 +88,7 @@ def test_only_due_buckets_are_pruned_and_other_partitions_are_untouched() -> Non
 
 
 def test_no_maximum_delay_files_and_prunes_nothing() -> None:
-    store = MemoryExpiryStore()
+    store = MemoryBytesStore()
     index = LedgerExpiryIndex(store, 0, LedgerExpiry.for_max_delay(None))
     index.file("<a@x>", T0, T0)
     store.put(b"<a@x>", b"{}")
@@ -119,7 +119,7 @@ def test_pruning_twice_is_harmless() -> None:
     assert index.prune(later + timedelta(hours=1)) == 1
 
 
-class CrashingStore(MemoryExpiryStore):
+class CrashingStore(MemoryBytesStore):
     """Dies (raises) at the ``crash_at``-th delete, as a worker killed mid-prune."""
 
     def __init__(self, data: dict[bytes, bytes], crash_at: int) -> None:
@@ -144,7 +144,7 @@ def test_a_crash_anywhere_in_a_prune_is_finished_by_the_next_one(crash_at: int) 
     later = T0 + timedelta(hours=75)
     with pytest.raises(RuntimeError):
         LedgerExpiryIndex(crashing, 0, POLICY).prune(later)
-    survivor = MemoryExpiryStore(crashing.data)
+    survivor = MemoryBytesStore(crashing.data)
     left = len(ledger_ids(survivor)) - 1  # filed entries the crashed run did not delete
     again = LedgerExpiryIndex(survivor, 0, POLICY)
     assert again.prune(later) == left
@@ -154,7 +154,7 @@ def test_a_crash_anywhere_in_a_prune_is_finished_by_the_next_one(crash_at: int) 
 
 
 def test_old_history_is_filed_in_the_next_bucket_and_goes_at_its_end() -> None:
-    store = MemoryExpiryStore()
+    store = MemoryBytesStore()
     index = LedgerExpiryIndex(store, 0, POLICY)
     for days in (10, 20, 30):
         index.file(f"<old{days}@x>", T0 - timedelta(days=days), now=T0)
@@ -186,7 +186,7 @@ def test_an_entry_is_never_pruned_before_decided_at_plus_max_delay_plus_margin(
 ) -> None:
     policy = LedgerExpiry.for_max_delay(max_delay)
     assert policy is not None
-    store = MemoryExpiryStore()
+    store = MemoryBytesStore()
     index = LedgerExpiryIndex(store, 0, policy)
     filed_at = decided_at + filed_after
     index.file("<m@x>", decided_at, filed_at)

@@ -13,8 +13,8 @@ from typing import Any, cast
 import pytest
 
 from lifecycle.exceptions import EmailBuildError
-from lifecycle.mime import Mailbox, UnsubscribeLinks, build_email, normalize_address
-from lifecycle.outbox import OutboxMessage, derive_message_id
+from lifecycle.mail.mime import Mailbox, UnsubscribeLinks, build_email, normalize_address
+from lifecycle.mail.outbox import OutboxMessage, derive_message_id
 
 NOW = datetime(2026, 11, 2, 14, 3, 11, tzinfo=timezone(timedelta(hours=1)))
 SENDER = Mailbox("shop@example.com", "Sklep Łódź")

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lifecycle.bgnbd import TimeUnit, fit, summarise_purchases
-from streams.model_cli import add_parser, main, run
+from lifecycle.prediction.bgnbd import TimeUnit, fit, summarise_purchases
+from streams.cli.model import add_parser, main, run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START = date(2024, 1, 1)
@@ -231,7 +231,7 @@ def test_runs_as_a_module(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "streams.model_cli",
+            "streams.cli.model",
             "model",
             "fit",
             str(path),
@@ -308,7 +308,7 @@ def _simulated_days(
 def test_the_command_recovers_the_parameters_it_was_simulated_from(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from lifecycle.bgnbd import BgNbdParams
+    from lifecycle.prediction.bgnbd import BgNbdParams
     from tests.unit.test_bgnbd import as_log_array, bgnbd_columns, log_parameter_standard_errors
 
     true = BgNbdParams(r=0.6, alpha=25.0, a=0.8, b=2.5)  # alpha in days

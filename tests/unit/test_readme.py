@@ -6,7 +6,7 @@ import re
 import shlex
 from pathlib import Path
 
-from streams.cli import build_parser
+from streams.cli.command import build_parser
 from streams.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +81,7 @@ def test_every_nested_engine_setting_is_documented() -> None:
 
 
 def test_the_readme_stage_graph_is_the_code_graph() -> None:
-    from lifecycle.stages import TRANSITIONS
+    from lifecycle.customer.stages import TRANSITIONS
 
     detection = README[README.index("### Detection") : README.index("### Delivery guarantees")]
     edges = re.findall(r"^(\w+)\s+->\s+(\w+)\s", detection, flags=re.MULTILINE)

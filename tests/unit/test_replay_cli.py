@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.replay import signal_record
+from lifecycle.processing.replay import signal_record
 from lifecycle.signals import Signal
 from streams.cli import main
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lifecycle.backoff import RetryPacer, RetryStep
+from lifecycle.mail.backoff import RetryPacer, RetryStep
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 

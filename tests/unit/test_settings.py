@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from streams.delivery import smtp_settings
+from streams.delivery.attempts import smtp_settings
 from streams.settings import SettingsError, load_settings
 
 

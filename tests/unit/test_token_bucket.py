@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lifecycle.token_bucket import TokenBucket
+from lifecycle.mail.rate_limit import TokenBucket
 
 
 def test_burst_is_free_then_slots_are_spaced_by_one_over_rate() -> None:

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lifecycle.exceptions import LifecycleError, UnsubscribeTokenError
-from lifecycle.unsubscribe import make_token, verify_token
+from lifecycle.mail.unsubscribe import make_token, verify_token
 
 SECRET = b"0123456789abcdef-unsubscribe-secret"
 OTHER_SECRET = b"fedcba9876543210-another-secret!!"

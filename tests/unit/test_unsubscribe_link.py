@@ -18,15 +18,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lifecycle.campaigns import CampaignSet, RuntimeContext, ShopInfo, compile_campaigns
-from lifecycle.campaigns.personalise import unsubscribe_url
-from lifecycle.campaigns.template_render import TemplateFailure
-from lifecycle.campaigns.template_variables import Fields
+from lifecycle.campaigns.context import RuntimeContext, ShopInfo
+from lifecycle.campaigns.journeys.campaign_set import CampaignSet
+from lifecycle.campaigns.loading.compiler import compile_campaigns
+from lifecycle.campaigns.templates.personalise import unsubscribe_url
+from lifecycle.campaigns.templates.render import TemplateFailure
+from lifecycle.campaigns.templates.variables import Fields
 from lifecycle.exceptions import CampaignErrors, EmailBuildError
-from lifecycle.mime import Mailbox, UnsubscribeLinks, build_email
-from lifecycle.outbox import OutboxMessage
-from lifecycle.unsubscribe import verify_token
-from lifecycle.unsubscribe_placeholder import UNSUBSCRIBE_URL_PLACEHOLDER as PLACEHOLDER
+from lifecycle.mail.mime import Mailbox, UnsubscribeLinks, build_email
+from lifecycle.mail.outbox import OutboxMessage
+from lifecycle.mail.unsubscribe import verify_token
+from lifecycle.mail.unsubscribe_placeholder import UNSUBSCRIBE_URL_PLACEHOLDER as PLACEHOLDER
 from tests.factories import event
 from tests.unit.campaigns.support import Journeys, shipped_campaigns, utc
 from tests.unit.test_delivery_attempts import make_delivery

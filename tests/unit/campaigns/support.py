@@ -1,6 +1,6 @@
 """Helpers for campaign tests: compile in memory, and drive customers through time.
 
-:class:`Journeys` runs histories through the real replay engine (``lifecycle.replay``,
+:class:`Journeys` runs histories through the real replay engine (``lifecycle.processing.replay``,
 the one ``lifecycle replay`` and, event by event, the worker use), so a scenario test
 cannot pass on a test-only copy of the engine loop.
 """
@@ -13,19 +13,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from lifecycle.campaigns import (
-    CampaignOutput,
-    CampaignSet,
-    Decision,
-    JourneyRecord,
-    RuntimeContext,
-    ShopInfo,
-    compile_campaigns,
-)
+from lifecycle.campaigns.context import RuntimeContext, ShopInfo
+from lifecycle.campaigns.journeys.campaign_set import CampaignSet
+from lifecycle.campaigns.loading.compiler import compile_campaigns
+from lifecycle.campaigns.records import CampaignOutput, Decision, JourneyRecord
 from lifecycle.config import EngineConfig
-from lifecycle.engine import Engine
 from lifecycle.events import Event
-from lifecycle.replay import Replay, sorted_history
+from lifecycle.processing.engine import Engine
+from lifecycle.processing.replay import Replay, sorted_history
 from lifecycle.state import CustomerState
 from streams.campaign_files import read_campaign_dir
 
@@ -64,7 +59,7 @@ def utc(text: str) -> datetime:
 
 @dataclass
 class Journeys:
-    """Customers driven through the real engine by :class:`lifecycle.replay.Replay`.
+    """Customers driven through the real engine by :class:`lifecycle.processing.replay.Replay`.
 
     Exactly what ``lifecycle replay`` runs: one in-memory partition, the due index, and
     ticks synthesised from event time every ``tick``; ``run`` keeps every output in

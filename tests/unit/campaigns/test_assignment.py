@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from lifecycle.campaigns import assign_variant, bucket
+from lifecycle.campaigns.journeys.assignment import assign_variant, bucket
 from lifecycle.campaigns.model import Split, Variant
 
 from .support import REPO

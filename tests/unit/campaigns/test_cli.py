@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.campaigns.loader import CAMPAIGN_KEYS
+from lifecycle.campaigns.loading.loader import CAMPAIGN_KEYS
 from lifecycle.exceptions import CampaignErrors
 from streams.campaign_files import read_campaign_dir
 from streams.campaign_loading import load_campaign_runtime
-from streams.campaigns_cli import add_parser, run
+from streams.cli.campaigns import add_parser, run
 from streams.settings import load_settings
 
 from .support import SHIPPED_DIR

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from lifecycle.campaigns.conditions import Condition, ConditionProblem, parse_condition
+from lifecycle.campaigns.conditions.condition import Condition, parse_condition
+from lifecycle.campaigns.conditions.tokens import ConditionProblem
 
 
 def parsed(text: str, **known: tuple[str, ...]) -> Condition:

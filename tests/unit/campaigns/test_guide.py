@@ -10,13 +10,13 @@ import shlex
 import pytest
 import yaml
 
-from lifecycle.attributes import ATTRIBUTES
-from lifecycle.campaigns import compile_campaigns
-from lifecycle.campaigns.loader import CAMPAIGN_KEYS
+from lifecycle.campaigns.loading.compiler import compile_campaigns
+from lifecycle.campaigns.loading.loader import CAMPAIGN_KEYS
+from lifecycle.campaigns.loading.vocabulary import EVENT_TYPES, SIGNAL_NAMES
 from lifecycle.campaigns.records import OUTCOMES
-from lifecycle.campaigns.template_filters import FILTERS
-from lifecycle.campaigns.template_variables import EXTRA_VARIABLES
-from lifecycle.campaigns.vocabulary import EVENT_TYPES, SIGNAL_NAMES
+from lifecycle.campaigns.templates.filters import FILTERS
+from lifecycle.campaigns.templates.variables import EXTRA_VARIABLES
+from lifecycle.customer.attributes import ATTRIBUTES
 from streams.cli import main
 
 from .support import REPO, SHIPPED_DIR, shipped_files

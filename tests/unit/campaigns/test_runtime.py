@@ -9,16 +9,13 @@ from typing import Any
 
 import pytest
 
-from lifecycle.campaigns import (
-    CampaignSet,
-    FrequencyCap,
-    RuntimeContext,
-    assign_variant,
-    compile_campaigns,
-)
+from lifecycle.campaigns.context import FrequencyCap, RuntimeContext
+from lifecycle.campaigns.journeys.assignment import assign_variant
+from lifecycle.campaigns.journeys.campaign_set import CampaignSet
+from lifecycle.campaigns.loading.compiler import compile_campaigns
 from lifecycle.campaigns.model import Split, Variant
 from lifecycle.config import EngineConfig
-from lifecycle.outbox import derive_message_id
+from lifecycle.mail.outbox import derive_message_id
 from lifecycle.state import CustomerState, JourneyState, Profile
 from tests.factories import event
 

@@ -1,6 +1,6 @@
 """The shipped campaigns (campaigns/*.yaml) on realistic histories: who gets what, when.
 
-Every history runs through the real replay engine (``lifecycle.replay.Replay``, what
+Every history runs through the real replay engine (``lifecycle.processing.replay.Replay``, what
 ``lifecycle replay`` runs), and each test asserts the complete list of messages sent to
 anyone in it, from every campaign, worked out from the campaign files by hand (the
 comments say how), so a send nobody expected fails the test.
@@ -23,7 +23,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lifecycle.campaigns import CampaignSet, RuntimeContext, ShopInfo, assign_variant
+from lifecycle.campaigns.context import RuntimeContext, ShopInfo
+from lifecycle.campaigns.journeys.assignment import assign_variant
+from lifecycle.campaigns.journeys.campaign_set import CampaignSet
 from tests.factories import event, ts
 
 from .support import Journeys, shipped_campaigns, utc

@@ -12,9 +12,9 @@ import jinja2
 import pytest
 
 from lifecycle.campaigns.located import Problems
-from lifecycle.campaigns.template_render import TemplateFailure
-from lifecycle.campaigns.template_variables import Fields
-from lifecycle.campaigns.templates import TemplateSet, load_templates, locale_chain
+from lifecycle.campaigns.templates.render import TemplateFailure
+from lifecycle.campaigns.templates.template_set import TemplateSet, load_templates, locale_chain
+from lifecycle.campaigns.templates.variables import Fields
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
@@ -105,7 +105,7 @@ def test_strict_undefined_names_the_file_and_line() -> None:
 def test_the_sandbox_blocks_escapes(expression: str) -> None:
     # Loading already refuses '_' attributes; the sandbox is the second line of defence,
     # so compile around the loader's check to see the runtime refuse too.
-    from lifecycle.campaigns.template_sandbox import TEXT_ENV
+    from lifecycle.campaigns.templates.sandbox import TEXT_ENV
 
     template = TEXT_ENV.from_string("{{ " + expression + " }}")
     with pytest.raises(jinja2.TemplateRuntimeError) as caught:
@@ -114,7 +114,7 @@ def test_the_sandbox_blocks_escapes(expression: str) -> None:
 
 
 def test_the_sandbox_keeps_values_immutable() -> None:
-    from lifecycle.campaigns.template_sandbox import TEXT_ENV
+    from lifecycle.campaigns.templates.sandbox import TEXT_ENV
 
     with pytest.raises(Exception, match="unsafe"):
         TEXT_ENV.from_string("{% set x = [1] %}{{ x.append(2) }}").render()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
-from lifecycle.campaigns.timing import add_wait, in_quiet_hours, next_local_time
+from lifecycle.campaigns.journeys.timing import add_wait, in_quiet_hours, next_local_time
 
 from .support import utc
 

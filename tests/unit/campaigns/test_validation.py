@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from lifecycle.campaigns import compile_campaigns
+from lifecycle.campaigns.loading.compiler import compile_campaigns
 from lifecycle.exceptions import CampaignErrors
 
 from .support import shipped_files

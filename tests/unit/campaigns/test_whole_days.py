@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from lifecycle.apply import apply
-from lifecycle.attributes import ATTRIBUTES
 from lifecycle.config import EngineConfig
+from lifecycle.customer.apply import apply
+from lifecycle.customer.attributes import ATTRIBUTES
 from lifecycle.state import CustomerState
 from tests.factories import event, ts
 

@@ -1,0 +1,25 @@
+"""Journeys at runtime: one customer's moment through every campaign, as a pure function.
+
+:class:`CampaignSet` is what the engine calls; the order of the phases of one moment and
+the rules of each are in :mod:`~lifecycle.campaigns.journeys.campaign_set`. Variants come
+from a deterministic hash (:func:`assign_variant`), waits and quiet hours from the
+customer's own clock (:mod:`~lifecycle.campaigns.journeys.timing`).
+"""
+
+from lifecycle.campaigns.journeys.assignment import BUCKETS, assign_variant, bucket
+from lifecycle.campaigns.journeys.campaign_set import CampaignSet, JourneyRunner
+from lifecycle.campaigns.journeys.timing import add_wait, in_quiet_hours, next_local_time
+
+__all__ = [
+    # The runtime
+    "CampaignSet",
+    "JourneyRunner",
+    # A/B assignment
+    "BUCKETS",
+    "assign_variant",
+    "bucket",
+    # The customer's clock
+    "add_wait",
+    "in_quiet_hours",
+    "next_local_time",
+]

@@ -1,0 +1,61 @@
+"""Journey stepping: run a journey's program from its current step to the next stop.
+
+A journey runs until it reaches a send (handed back to be gated), a wait (which sets
+its wake time) or its end; ``exit_when`` is checked first each time it runs, and
+``if`` steps branch on attributes read in this moment.
+"""
+
+from __future__ import annotations
+
+from lifecycle.campaigns.journeys.moment import Moment
+from lifecycle.campaigns.journeys.timing import add_wait, next_local_time
+from lifecycle.campaigns.model import (
+    BranchStep,
+    Campaign,
+    JumpStep,
+    SendStep,
+    StopStep,
+    WaitStep,
+    WaitUntilStep,
+)
+from lifecycle.campaigns.records import CampaignOutput
+from lifecycle.state import JourneyState
+
+__all__ = ["Stepping"]
+
+
+class Stepping(Moment):
+    """Moves journeys through their steps."""
+
+    def advance(
+        self, campaign: Campaign, journey: JourneyState, into: list[CampaignOutput] | None
+    ) -> tuple[JourneyState, SendStep | None]:
+        """Run from ``journey.step`` until a send (returned), a wait, or the end."""
+        for condition in campaign.exit_when:
+            if condition.evaluate(self.read):
+                return self.end(campaign, journey, f"exit_when:{condition}", into=into), None
+        for _ in range(len(campaign.steps) + 1):
+            if journey.step >= len(campaign.steps):
+                return self.complete(campaign, journey, into), None
+            step = campaign.steps[journey.step]
+            if isinstance(step, SendStep):
+                return journey, step
+            if isinstance(step, WaitStep | WaitUntilStep):
+                if isinstance(step, WaitStep):
+                    wake = add_wait(self.now, step.duration, self.tz, calendar=step.calendar)
+                else:
+                    wake = next_local_time(self.now, step.at, self.tz, step.weekdays)
+                journey = journey.model_copy(update={"step": journey.step + 1, "wake_at": wake})
+                if wake > self.now:
+                    return journey, None
+                continue  # the clock already shows that time: no wait at all
+            if isinstance(step, BranchStep):
+                taken = step.condition.evaluate(self.read)
+                target = journey.step + 1 if taken else step.else_step
+                journey = journey.model_copy(update={"step": target})
+            elif isinstance(step, JumpStep):
+                journey = journey.model_copy(update={"step": step.target})
+            else:
+                assert isinstance(step, StopStep)
+                return self.complete(campaign, journey, into), None
+        raise AssertionError("programs only jump forward")  # pragma: no cover

@@ -1,0 +1,173 @@
+"""The engine: one customer, one input (an event or the passage of time), one outcome.
+
+This is the single place where detection and campaigns meet, and it is what the Faust
+agent, ``lifecycle replay`` and the tests all call, so they decide identically.
+
+Time rule: before an event at time ``t`` is applied, everything that was due for this
+customer at or before ``t`` runs first, each at its own due time. A tick only wakes
+customers nobody else woke. So what is decided, and the time it is decided at, depend on
+each customer's own history alone, not on how often ticks arrive or how partitions
+interleave: a replay of the same history decides exactly what the live worker decided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from lifecycle.config import EngineConfig
+from lifecycle.customer import apply, is_duplicate
+from lifecycle.detection import fire_due_detectors, next_detector_due
+from lifecycle.events import Event
+from lifecycle.mail import OutboxMessage
+from lifecycle.signals import Signal, due_cause
+from lifecycle.state import CustomerState
+
+__all__ = ["CampaignOutput", "CampaignRuntime", "Engine", "NoCampaigns", "Outcome"]
+
+_MAX_WAKEUPS = 10_000
+
+
+class CampaignOutput(Protocol):
+    """A decision or journey record produced by the campaign runtime."""
+
+    @property
+    def message(self) -> OutboxMessage | None: ...
+
+    def to_record(self) -> dict[str, Any]: ...
+
+
+class CampaignRuntime(Protocol):
+    def react(
+        self,
+        state: CustomerState,
+        now: datetime,
+        *,
+        event: Event | None,
+        signals: Sequence[Signal],
+        cause: str,
+    ) -> tuple[CustomerState, Sequence[CampaignOutput]]: ...
+
+    def next_wake(self, state: CustomerState) -> datetime | None: ...
+
+    def wake(
+        self, state: CustomerState, now: datetime
+    ) -> tuple[CustomerState, Sequence[CampaignOutput]]: ...
+
+
+class NoCampaigns:
+    """A runtime with no campaigns: detection only."""
+
+    def react(
+        self,
+        state: CustomerState,
+        now: datetime,
+        *,
+        event: Event | None,
+        signals: Sequence[Signal],
+        cause: str,
+    ) -> tuple[CustomerState, Sequence[CampaignOutput]]:
+        return state, ()
+
+    def next_wake(self, state: CustomerState) -> datetime | None:
+        return None
+
+    def wake(
+        self, state: CustomerState, now: datetime
+    ) -> tuple[CustomerState, Sequence[CampaignOutput]]:
+        return state, ()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: CustomerState
+    #: ``next_due_at`` before this input, so a due index can move the customer.
+    previous_due: datetime | None
+    signals: tuple[Signal, ...] = ()
+    outputs: tuple[CampaignOutput, ...] = ()
+    duplicate: bool = False
+    messages: tuple[OutboxMessage, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        found = tuple(o.message for o in self.outputs if o.message is not None)
+        object.__setattr__(self, "messages", found)
+
+
+class Engine:
+    def __init__(self, config: EngineConfig, campaigns: CampaignRuntime | None = None) -> None:
+        self.config = config
+        self.campaigns: CampaignRuntime = campaigns or NoCampaigns()
+
+    def handle_event(self, state: CustomerState | None, event: Event) -> Outcome:
+        state = state or CustomerState.new(event.customer_id)
+        previous_due = state.next_due_at
+        if is_duplicate(state, event):
+            return Outcome(state=state, previous_due=previous_due, duplicate=True)
+        state, signals, outputs = self._advance(state, event.occurred_at)
+        state, applied = apply(state, event, self.config)
+        assert state.clock is not None
+        state, reacted = self.campaigns.react(
+            state, state.clock, event=event, signals=applied, cause=event.event_id
+        )
+        state = self._reschedule(state)
+        return Outcome(
+            state=state,
+            previous_due=previous_due,
+            signals=(*signals, *applied),
+            outputs=(*outputs, *reacted),
+        )
+
+    def handle_due(self, state: CustomerState, now: datetime) -> Outcome:
+        """Run whatever is due for this customer at or before ``now``."""
+        previous_due = state.next_due_at
+        state, signals, outputs = self._advance(state, now)
+        state = self._reschedule(state)
+        return Outcome(
+            state=state, previous_due=previous_due, signals=tuple(signals), outputs=tuple(outputs)
+        )
+
+    def next_due(self, state: CustomerState) -> datetime | None:
+        candidates = [
+            t
+            for t in (next_detector_due(state, self.config), self.campaigns.next_wake(state))
+            if t is not None
+        ]
+        return min(candidates) if candidates else None
+
+    def _reschedule(self, state: CustomerState) -> CustomerState:
+        due = self.next_due(state)
+        if due == state.next_due_at:
+            return state
+        return state.model_copy(update={"next_due_at": due})
+
+    def _advance(
+        self, state: CustomerState, until: datetime
+    ) -> tuple[CustomerState, list[Signal], list[CampaignOutput]]:
+        signals: list[Signal] = []
+        outputs: list[CampaignOutput] = []
+        # The state carries its next due time from the last step; it is recomputed after
+        # every change. (Changed thresholds therefore apply to a customer from their next
+        # event or wake-up on.)
+        due = state.next_due_at
+        for _ in range(_MAX_WAKEUPS):
+            if due is None or due > until:
+                return state, signals, outputs
+            state, fired = fire_due_detectors(state, due, self.config)
+            at = max(due, state.clock) if state.clock else due
+            state = state.model_copy(update={"clock": at})
+            if fired:
+                state, reacted = self.campaigns.react(
+                    state, at, event=None, signals=fired, cause=due_cause(due)
+                )
+                outputs.extend(reacted)
+            state, woke = self.campaigns.wake(state, at)
+            signals.extend(fired)
+            outputs.extend(woke)
+            previous, due = due, self.next_due(state)
+            if not fired and not woke and due == previous:
+                raise RuntimeError(  # a runtime that neither acts nor moves its wake time
+                    f"customer {state.customer_id}: nothing ran at due time {previous.isoformat()}"
+                )
+        raise RuntimeError(f"customer {state.customer_id}: too many wake-ups before {until}")

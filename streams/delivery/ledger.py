@@ -1,0 +1,119 @@
+"""The delivery ledger as delivery uses it: over a Faust table, with acknowledged writes.
+
+:class:`FaustLedger` reads and writes :class:`~lifecycle.mail.ledger.LedgerEntry` values in the
+``delivery-ledger`` table and can wait for the broker to acknowledge a write (the
+``committing`` mark before the final dot). The pure expiry index
+(:mod:`lifecycle.mail.ledger_expiry`) reads the same table through
+:class:`~streams.tables.RawTableStore`.
+:class:`KeyedLocks` serialises the attempts of one Message-ID inside the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from lifecycle.exceptions import LifecycleError
+from lifecycle.mail import LedgerEntry
+
+__all__ = [
+    "CommitNotDurableError",
+    "DeliveryLedger",
+    "DuplicateAttemptError",
+    "FaustLedger",
+    "KeyedLocks",
+]
+
+
+class DuplicateAttemptError(LifecycleError):
+    """Raised in ``before_commit``: another attempt of this message got there first."""
+
+
+class CommitNotDurableError(LifecycleError):
+    """Raised in ``before_commit``: the broker did not acknowledge ``committing`` in time."""
+
+
+class DeliveryLedger(Protocol):
+    """The delivery ledger as delivery needs it (a Faust table in the worker, a dict in tests)."""
+
+    def get(self, key: bytes) -> LedgerEntry | None: ...
+
+    def put(self, key: bytes, entry: LedgerEntry) -> None:
+        """Record ``entry``; the changelog write is Faust's, in the background."""
+
+    async def put_acknowledged(self, key: bytes, entry: LedgerEntry, *, within: float) -> None:
+        """Record ``entry`` and return once the broker acknowledged it; raise otherwise."""
+
+
+class FaustLedger:
+    """:class:`DeliveryLedger` over the ``delivery-ledger`` Faust table."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, key: bytes) -> LedgerEntry | None:
+        raw = self.table.get(key)
+        return None if raw is None else LedgerEntry.from_bytes(raw)
+
+    def put(self, key: bytes, entry: LedgerEntry) -> None:
+        self.table[key] = entry.to_bytes()
+
+    async def put_acknowledged(self, key: bytes, entry: LedgerEntry, *, within: float) -> None:
+        """What ``table[key] = value`` does, except that the changelog record is produced
+        now and its acknowledgement awaited.
+
+        ``table[key] = value`` only puts the changelog record in Faust's producer buffer;
+        ``app.producer.flush()`` does not make it durable either (the buffer's
+        ``flush_atmost`` returns after 0.1 s without progress, and aiokafka's ``flush``
+        waits for batches but swallows their delivery errors). So: the same partition
+        Faust would choose (``partition_for_key``: the partition of the event being
+        processed), the table's own serializers and sent-callback, then the
+        ``RecordMetadata`` future, which fails if the broker refused the record.
+        """
+        table = self.table
+        value = entry.to_bytes()
+        partition = table.partition_for_key(key)
+        table.data[key] = value  # the in-memory view, without a second changelog record
+        try:
+            async with asyncio.timeout(within):
+                acknowledged = await table.changelog_topic.send(
+                    key=key,
+                    value=value,
+                    partition=partition,
+                    key_serializer=table.key_serializer,
+                    value_serializer=table.value_serializer,
+                    callback=table._on_changelog_sent,
+                    force=True,  # never deferred to the event's commit ("attachments")
+                )
+                await acknowledged
+        except Exception as exc:
+            raise CommitNotDurableError(
+                f"the ledger's changelog did not acknowledge {entry.state!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+
+class KeyedLocks:
+    """One asyncio.Lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)

@@ -1,0 +1,8 @@
+"""Tools for trying the worker on one machine: never imported by the worker itself.
+
+``lifecycle demo`` (:mod:`~streams.dev.demo`), the shop traffic it produces
+(:mod:`~streams.dev.traffic`), an SMTP sink that stores ``.eml`` files
+(:mod:`~streams.dev.mail_sink`), a worker run as a subprocess and watched through its web
+port (:mod:`~streams.dev.worker_process`), and the brokers the demo and the tests start
+(:mod:`streams.dev.brokers`). Their extra dependencies come with the ``embedded`` extra.
+"""

@@ -1,0 +1,20 @@
+"""Every use of a library's private names, behind one fence.
+
+Faust, aiokafka, aiosmtplib and prometheus_client offer no public way to do a few things
+the worker must do (keep records across a rebalance, await one changelog write, hold
+SMTP's final dot). Each such use lives in a module here and nowhere else, and
+``tests/unit/test_library_internals.py`` asserts that every private name used still
+exists with the expected shape in the installed versions, so an upgrade fails loudly.
+"""
+
+from streams.internals.rebalance_safe_consumer import (
+    RebalanceSafeConsumer,
+    RebalanceSafeTransport,
+    use_rebalance_safe_transport,
+)
+
+__all__ = [
+    "RebalanceSafeConsumer",
+    "RebalanceSafeTransport",
+    "use_rebalance_safe_transport",
+]

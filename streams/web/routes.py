@@ -1,0 +1,41 @@
+"""Web routes on Faust's own web server: metrics, health and readiness."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from streams.web import unsubscribe as unsubscribe_routes
+
+if TYPE_CHECKING:
+    from streams.app import Worker
+
+__all__ = ["register"]
+
+
+def register(worker: Worker) -> None:
+    app = worker.app
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        return web.bytes(worker.metrics.render(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/health")
+    async def health(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok", "app": worker.settings.app_id})
+
+    @app.page("/ready")
+    async def ready(web: Any, request: Any) -> Any:
+        recovered = app.tables.recovery.completed.is_set()
+        assigned = bool(app.consumer.assignment()) if app.consumer else False
+        is_ready = recovered and not app.rebalancing
+        body = {
+            "ready": is_ready,
+            "recovered": recovered,
+            "rebalancing": app.rebalancing,
+            "assigned": assigned,
+        }
+        return web.json(body, status=200 if is_ready else 503)
+
+    unsubscribe_routes.register(worker)
