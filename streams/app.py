@@ -1,54 +1,32 @@
 """Builds the Faust app from settings: topics, tables, agents, timers and web routes.
 
-Nothing happens at import time; :func:`build_worker` wires a fresh app each call, so tests
-can build several in one process and the CLI builds exactly one.
+The composition root: the one module that creates the worker's parts and hands each agent,
+timer and route what it uses. Nothing happens at import time; :func:`build_worker` wires a
+fresh app each call, so tests can build several in one process and the CLI builds exactly
+one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import faust
 
 from lifecycle.processing import CampaignRuntime, Engine
+from streams.agents import EngineAgent, IngestAgent, LagGauge, OutboxAgent, RetryAgent, Ticker
 from streams.dead_letter import DeadLetters
+from streams.delivery import Delivery, FaustLedger, SmtpSender, smtp_settings
 from streams.internals import use_rebalance_safe_transport
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
+from streams.tables import RawTableStore, TableStateStore
+from streams.web import register_routes
+from streams.worker import RawTable, Tables, Topics, Worker
 
-__all__ = ["Tables", "Topics", "Worker", "build_worker"]
-
-
-@dataclass(frozen=True)
-class Topics:
-    sources: tuple[Any, ...]
-    customer_events: Any
-    outbox: Any
-    outbox_retry: Any
-    dead_letter: Any
-    counters: Any
+__all__ = ["build_faust_app", "build_worker"]
 
 
-@dataclass(frozen=True)
-class Tables:
-    customer_state: Any
-    due_index: Any
-    delivery_ledger: Any
-
-
-@dataclass
-class Worker:
-    settings: Settings
-    app: faust.App
-    topics: Topics
-    tables: Tables
-    metrics: WorkerMetrics
-    engine: Engine
-    dead_letters: DeadLetters
-
-
-def _raw_topic(app: faust.App, name: str, settings: Settings, *, internal: bool, **kw: Any) -> Any:
+def _raw_topic(app: faust.App, name: str, settings: Settings, *, internal: bool) -> Any:
     options: dict[str, Any] = {}
     if internal:
         options = {
@@ -63,12 +41,11 @@ def _raw_topic(app: faust.App, name: str, settings: Settings, *, internal: bool,
         key_serializer="raw",
         value_serializer="raw",
         **options,
-        **kw,
     )
 
 
-def _raw_table(app: faust.App, name: str, settings: Settings, help: str) -> Any:
-    return app.Table(
+def _raw_table(app: faust.App, name: str, settings: Settings, help: str) -> RawTable:
+    table: RawTable = app.Table(
         name,
         default=None,
         key_type=bytes,  # bytes types give the "raw" codec on the changelog
@@ -76,6 +53,7 @@ def _raw_table(app: faust.App, name: str, settings: Settings, help: str) -> Any:
         partitions=settings.partitions,
         help=help,
     )
+    return table
 
 
 def build_faust_app(settings: Settings) -> faust.App:
@@ -106,13 +84,7 @@ def build_faust_app(settings: Settings) -> faust.App:
 
 
 def build_worker(settings: Settings, campaigns: CampaignRuntime | None = None) -> Worker:
-    """A fully wired worker for ``settings``; ``campaigns`` defaults to the loaded campaign dir."""
-    # Imported here so that building a worker is the only way the agents get registered.
-    from streams.agents import engine as engine_agent
-    from streams.agents import ingest, lag, ticker
-    from streams.delivery import attempts as delivery
-    from streams.web import routes as web
-
+    """A fully wired worker for ``settings``; ``campaigns`` defaults to no campaigns."""
     app = build_faust_app(settings)
     topics = Topics(
         sources=tuple(_raw_topic(app, n, settings, internal=False) for n in settings.source_topics),
@@ -138,10 +110,61 @@ def build_worker(settings: Settings, campaigns: CampaignRuntime | None = None) -
         engine=Engine(settings.engine, campaigns),
         dead_letters=DeadLetters(topics.dead_letter),
     )
-    ingest.register(worker)
-    engine_agent.register(worker)
-    ticker.register(worker)
-    delivery.register(worker)
-    web.register(worker)
-    lag.register(worker)
+    _register_agents(worker)
+    _register_timers(worker)
+    register_routes(worker)
     return worker
+
+
+def _register_agents(worker: Worker) -> None:
+    app, settings, topics, tables = worker.app, worker.settings, worker.topics, worker.tables
+    for topic in topics.sources:
+        ingest = IngestAgent(
+            topic.get_topic_name(),
+            customer_events=topics.customer_events,
+            dead_letters=worker.dead_letters,
+            metrics=worker.metrics,
+            max_event_bytes=settings.max_event_bytes,
+        )
+        app.agent(topic, name=ingest.name)(ingest.run)
+    engine = EngineAgent(
+        worker.engine,
+        states=TableStateStore(tables.customer_state),
+        due_store=RawTableStore(tables.due_index),
+        outbox=topics.outbox,
+        counters=topics.counters,
+        dead_letters=worker.dead_letters,
+        metrics=worker.metrics,
+        max_event_bytes=settings.max_event_bytes,
+        due_bucket_seconds=settings.due_bucket_seconds,
+    )
+    app.agent(topics.customer_events, name=engine.name)(engine.run)
+    delivery = Delivery(
+        settings,
+        ledger=FaustLedger(tables.delivery_ledger),
+        expiry_store=RawTableStore(tables.delivery_ledger),
+        new_sender=lambda: SmtpSender(smtp_settings(settings)),
+        retry_topic=topics.outbox_retry,
+        customer_events=topics.customer_events,
+        dead_letters=worker.dead_letters,
+        metrics=worker.metrics,
+    )
+    outbox, retry = OutboxAgent(delivery), RetryAgent(delivery)
+    app.agent(topics.outbox, name=outbox.name)(outbox.run)
+    app.agent(topics.outbox_retry, name=retry.name)(retry.run)
+
+
+def _register_timers(worker: Worker) -> None:
+    app = worker.app
+    ticker = Ticker(
+        worker.topics.customer_events,
+        partitions_of=lambda topic: app.consumer.topic_partitions(topic),
+        default_partitions=worker.settings.partitions,
+    )
+    app.timer(worker.settings.tick_interval_seconds, on_leader=True, name=ticker.name)(ticker.tick)
+    lag = LagGauge(worker.metrics.consumer_lag)
+
+    async def measure_lag() -> None:
+        lag.measure(app.consumer, app.monitor.tp_committed_offsets)
+
+    app.timer(lag.interval_seconds, name=lag.name)(measure_lag)

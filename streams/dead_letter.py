@@ -14,7 +14,7 @@ it came from:
 
 from __future__ import annotations
 
-from typing import Any
+from faust.types import Message, TopicT
 
 __all__ = ["DeadLetters", "dead_letter_headers"]
 
@@ -33,8 +33,30 @@ def dead_letter_headers(
 
 
 class DeadLetters:
-    def __init__(self, topic: Any) -> None:
+    def __init__(self, topic: TopicT) -> None:
         self.topic = topic
+
+    async def publish_record(
+        self,
+        source: Message,
+        *,
+        reason: str,
+        kind: str,
+        stage: str,
+        key: bytes | None = None,
+        value: bytes | None = None,
+    ) -> None:
+        """Dead-letter the record ``source`` (its own key and bytes unless others are given)."""
+        await self.publish(
+            key=source.key if key is None else key,
+            value=source.value if value is None else value,
+            reason=reason,
+            kind=kind,
+            stage=stage,
+            topic=source.topic,
+            partition=source.partition,
+            offset=source.offset,
+        )
 
     async def publish(
         self,

@@ -1,19 +1,27 @@
-"""A Faust table of raw bytes behind the small key-value interface the core's indexes use.
+"""The core's store protocols over Faust tables of raw bytes.
 
-The due index (:mod:`lifecycle.processing.due_index`) and the ledger's expiry index
-(:mod:`lifecycle.mail.ledger_expiry`) keep their buckets in a table through ``get``, ``put`` and
-``delete``. Writes and deletes go to the changelog partition of the event being processed.
+:class:`RawTableStore` is the :class:`~lifecycle.kv.BytesStore` the due index
+(:mod:`lifecycle.processing.due_index`) and the ledger's expiry index
+(:mod:`lifecycle.mail.ledger_expiry`) keep their buckets in; :class:`TableStateStore` is the
+:class:`~lifecycle.processing.StateStore` of customer state, serialized by the core's own
+codec. Writes and deletes go to the changelog partition of the event being processed, so
+they may only happen inside an agent's stream iteration.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-__all__ = ["RawTableStore"]
+from lifecycle.state import CustomerState
+
+if TYPE_CHECKING:
+    from streams.worker import RawTable
+
+__all__ = ["RawTableStore", "TableStateStore"]
 
 
 class RawTableStore:
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: RawTable) -> None:
         self.table = table
 
     def get(self, key: bytes) -> bytes | None:
@@ -27,3 +35,17 @@ class RawTableStore:
         # ``del table[key]`` of a missing key sends a tombstone, then raises KeyError.
         if key in self.table:
             del self.table[key]
+
+
+class TableStateStore:
+    """Customer state by customer id."""
+
+    def __init__(self, table: RawTable) -> None:
+        self.table = table
+
+    def get(self, customer_id: str) -> CustomerState | None:
+        raw = self.table.get(customer_id.encode())
+        return None if raw is None else CustomerState.from_bytes(raw)
+
+    def put(self, state: CustomerState) -> None:
+        self.table[state.customer_id.encode()] = state.to_bytes()

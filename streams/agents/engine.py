@@ -10,95 +10,104 @@ which the delivery ledger drops; it cannot die after (2) without (1) having happ
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+import logging
+
+from faust.types import Message, StreamT, TopicT
 
 from lifecycle.events import Event
 from lifecycle.exceptions import EventError
+from lifecycle.kv import BytesStore
 from lifecycle.measurement import counter_records
-from lifecycle.processing import DueIndex, Outcome, PartitionProcessor, Tick, parse_engine_record
+from lifecycle.processing import (
+    DueIndex,
+    Engine,
+    Outcome,
+    PartitionProcessor,
+    StateStore,
+    Tick,
+    parse_engine_record,
+)
 from lifecycle.state import CustomerState
-from streams.tables import RawTableStore
+from streams.dead_letter import DeadLetters
+from streams.metrics import WorkerMetrics
 
-if TYPE_CHECKING:
-    from streams.app import Worker
+__all__ = ["EngineAgent"]
 
-__all__ = ["TableStateStore", "register"]
-
-
-class TableStateStore:
-    """Customer state in a Faust table, serialized by the core's own codec."""
-
-    def __init__(self, table: Any) -> None:
-        self.table = table
-
-    def get(self, customer_id: str) -> CustomerState | None:
-        raw = self.table.get(customer_id.encode())
-        return None if raw is None else CustomerState.from_bytes(raw)
-
-    def put(self, state: CustomerState) -> None:
-        self.table[state.customer_id.encode()] = state.to_bytes()
+log = logging.getLogger(__name__)
 
 
-def register(worker: Worker) -> None:
-    runner = EngineRunner(worker)
-    worker.app.agent(worker.topics.customer_events, name="lifecycle.processing.engine")(
-        runner.agent
-    )
+class EngineAgent:
+    """The engine over one worker's partitions of the customer-events topic."""
 
+    name = "lifecycle.engine"
 
-class EngineRunner:
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-        self.states = TableStateStore(worker.tables.customer_state)
-        self.due_store = RawTableStore(worker.tables.due_index)
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        states: StateStore,
+        due_store: BytesStore,
+        outbox: TopicT,
+        counters: TopicT,
+        dead_letters: DeadLetters,
+        metrics: WorkerMetrics,
+        max_event_bytes: int,
+        due_bucket_seconds: int,
+    ) -> None:
+        self.engine = engine
+        self.states = states
+        self.due_store = due_store
+        self.outbox = outbox
+        self.counters = counters
+        self.dead_letters = dead_letters
+        self.metrics = metrics
+        self.max_event_bytes = max_event_bytes
+        self.due_bucket_seconds = due_bucket_seconds
         self._processors: dict[int, PartitionProcessor] = {}
 
     def processor(self, partition: int) -> PartitionProcessor:
         if partition not in self._processors:
-            due = DueIndex(self.due_store, partition, self.worker.settings.due_bucket_seconds)
-            self._processors[partition] = PartitionProcessor(self.worker.engine, self.states, due)
+            due = DueIndex(self.due_store, partition, self.due_bucket_seconds)
+            self._processors[partition] = PartitionProcessor(self.engine, self.states, due)
         return self._processors[partition]
 
-    async def agent(self, stream: Any) -> None:
+    async def run(self, stream: StreamT[bytes]) -> None:
         async for record in stream.events():
             message = record.message
             try:
-                item = parse_engine_record(
-                    message.value or b"", max_bytes=self.worker.settings.max_event_bytes
-                )
+                item = parse_engine_record(message.value or b"", max_bytes=self.max_event_bytes)
             except EventError as exc:
                 await self._dead_letter(message, exc.reason, exc.kind)
                 continue
             processor = self.processor(message.partition)
             try:
                 if isinstance(item, Tick):
-                    await self._tick(processor, item)
+                    await self._tick(processor, item, message)
                 else:
                     await self._event(processor, item)
             except Exception as exc:
-                self.worker.app.log.exception("engine failed on %s", _where(message))
+                log.exception("engine failed on %s", _where(message))
                 await self._dead_letter(
                     message, f"engine error: {type(exc).__name__}", "engine_error"
                 )
 
     async def _event(self, processor: PartitionProcessor, event: Event) -> None:
         outcome = processor.on_event(event)
-        metrics = self.worker.metrics
         if outcome.duplicate:
-            metrics.events_duplicate.inc()
+            self.metrics.events_duplicate.inc()
             return
         await self._publish(outcome, event)
         processor.commit(outcome)
-        metrics.events_processed.labels(event.type).inc()
+        self.metrics.events_processed.labels(event.type).inc()
 
-    async def _tick(self, processor: PartitionProcessor, tick: Tick) -> None:
-        metrics = self.worker.metrics
+    async def _tick(self, processor: PartitionProcessor, tick: Tick, source: Message) -> None:
+        metrics = self.metrics
         reads_before = processor.tick_state_reads
         for state in processor.due_states(tick.at):
             try:
                 outcome = processor.on_due(state, tick.at)
             except Exception as exc:
-                await self._quarantine(processor, state, exc)
+                await self._quarantine(processor, state, exc, source)
                 continue
             await self._publish(outcome, None)
             processor.commit(outcome)
@@ -107,18 +116,17 @@ class EngineRunner:
         metrics.tick_state_reads.inc(processor.tick_state_reads - reads_before)
 
     async def _publish(self, outcome: Outcome, event: Event | None) -> None:
-        worker = self.worker
-        metrics = worker.metrics
+        metrics = self.metrics
         pending = []
         for message in outcome.messages:
             pending.append(
-                await worker.topics.outbox.send(
+                await self.outbox.send(
                     key=message.customer_id.encode(), value=message.to_json_bytes()
                 )
             )
             metrics.outbox_published.labels(message.campaign_id).inc()
         for key, value in counter_records(outcome, event):
-            await worker.topics.counters.send(key=key, value=value)
+            await self.counters.send(key=key, value=value)
         if pending:
             # The outbox must be durable before the state that says "sent" is written.
             await asyncio.gather(*pending)
@@ -132,48 +140,32 @@ class EngineRunner:
                 metrics.decisions.labels(record.get("campaign"), record.get("outcome")).inc()
 
     async def _quarantine(
-        self, processor: PartitionProcessor, state: CustomerState, exc: Exception
+        self,
+        processor: PartitionProcessor,
+        state: CustomerState,
+        exc: Exception,
+        source: Message,
     ) -> None:
         """Take a customer whose due work fails out of the due index, and say so.
 
         Their next event brings them back; until then they would fail on every tick.
         """
-        self.worker.app.log.exception("due work failed for customer %s", state.customer_id)
-        event = current_message()
-        await self.worker.dead_letters.publish(
+        log.exception("due work failed for customer %s", state.customer_id)
+        await self.dead_letters.publish_record(
+            source,
             key=state.customer_id.encode(),
             value=state.to_bytes(),
             reason=f"due work failed: {type(exc).__name__}; customer taken out of the due index",
             kind="engine_error",
             stage="engine",
-            topic=event.topic,
-            partition=event.partition,
-            offset=event.offset,
         )
         processor.due.reschedule(state.customer_id, state.next_due_at, None)
         processor.states.put(state.model_copy(update={"next_due_at": None}))
 
-    async def _dead_letter(self, message: Any, reason: str, kind: str) -> None:
-        await self.worker.dead_letters.publish(
-            key=message.key,
-            value=message.value,
-            reason=reason,
-            kind=kind,
-            stage="engine",
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-        )
-        self.worker.metrics.events_dead_lettered.labels(message.topic, kind).inc()
+    async def _dead_letter(self, message: Message, reason: str, kind: str) -> None:
+        await self.dead_letters.publish_record(message, reason=reason, kind=kind, stage="engine")
+        self.metrics.events_dead_lettered.labels(message.topic, kind).inc()
 
 
-def current_message() -> Any:
-    from faust import current_event
-
-    event = current_event()
-    assert event is not None, "only called while processing a record"
-    return event.message
-
-
-def _where(message: Any) -> str:
+def _where(message: Message) -> str:
     return f"{message.topic}[{message.partition}]@{message.offset}"

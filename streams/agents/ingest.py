@@ -8,68 +8,66 @@ re-keying, and go to the dead-letter topic with the original bytes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from faust.types import Message, StreamT, TopicT
 
 from lifecycle.events import dump_event, parse_event
 from lifecycle.exceptions import EventError
+from streams.dead_letter import DeadLetters
+from streams.metrics import WorkerMetrics
 
-if TYPE_CHECKING:
-    from streams.app import Worker
-
-__all__ = ["register"]
-
-
-def register(worker: Worker) -> None:
-    for topic in worker.topics.sources:
-        name = topic.get_topic_name()
-        worker.app.agent(topic, name=f"lifecycle.ingest.{name}")(_ingest_agent(worker, name))
+__all__ = ["IngestAgent"]
 
 
-def _ingest_agent(worker: Worker, topic_name: str) -> Any:
-    max_bytes = worker.settings.max_event_bytes
-    customer_events = worker.topics.customer_events
-    metrics = worker.metrics
+class IngestAgent:
+    """The agent of one source topic; :meth:`run` is what Faust iterates."""
 
-    async def ingest(stream: Any) -> None:
+    def __init__(
+        self,
+        topic_name: str,
+        *,
+        customer_events: TopicT,
+        dead_letters: DeadLetters,
+        metrics: WorkerMetrics,
+        max_event_bytes: int,
+    ) -> None:
+        self.topic_name = topic_name
+        self.customer_events = customer_events
+        self.dead_letters = dead_letters
+        self.metrics = metrics
+        self.max_bytes = max_event_bytes
+
+    @property
+    def name(self) -> str:
+        return f"lifecycle.ingest.{self.topic_name}"
+
+    async def run(self, stream: StreamT[bytes]) -> None:
         async for record in stream.events():
             message = record.message
             value = message.value or b""
             try:
-                event = parse_event(value, max_bytes=max_bytes)
+                event = parse_event(value, max_bytes=self.max_bytes)
             except EventError as exc:
-                await worker.dead_letters.publish(
-                    key=message.key,
-                    value=value,
-                    reason=exc.reason,
-                    kind=exc.kind,
-                    stage="ingest",
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                )
-                metrics.events_dead_lettered.labels(topic_name, exc.kind).inc()
+                await self._dead_letter(message, value, exc.reason, exc.kind)
                 continue
             normalised = dump_event(event)
-            if len(normalised) > max_bytes:
+            if len(normalised) > self.max_bytes:
                 # Normalising (defaults filled in, numbers as text) can grow a record past the
                 # limit the engine checks; refuse it here, where its original bytes are at hand.
-                await worker.dead_letters.publish(
-                    key=message.key,
-                    value=value,
-                    reason=(
-                        f"record is {len(normalised)} bytes once normalised; the limit is"
-                        f" {max_bytes} (LIFECYCLE_MAX_EVENT_BYTES)"
-                    ),
-                    kind="oversized",
-                    stage="ingest",
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
+                reason = (
+                    f"record is {len(normalised)} bytes once normalised; the limit is"
+                    f" {self.max_bytes} (LIFECYCLE_MAX_EVENT_BYTES)"
                 )
-                metrics.events_dead_lettered.labels(topic_name, "oversized").inc()
+                await self._dead_letter(message, value, reason, "oversized")
                 continue
-            await customer_events.send(key=event.customer_id.encode(), value=normalised)
-            metrics.events_ingested.labels(topic_name, event.type).inc()
+            await self.customer_events.send(key=event.customer_id.encode(), value=normalised)
+            self.metrics.events_ingested.labels(self.topic_name, event.type).inc()
 
-    ingest.__name__ = f"ingest_{topic_name.replace('.', '_').replace('-', '_')}"
-    return ingest
+    async def _dead_letter(self, message: Message, value: bytes, reason: str, kind: str) -> None:
+        await self.dead_letters.publish_record(
+            message,
+            value=value,
+            reason=reason,
+            kind=kind,
+            stage="ingest",
+        )
+        self.metrics.events_dead_lettered.labels(self.topic_name, kind).inc()

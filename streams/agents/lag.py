@@ -1,41 +1,51 @@
-"""Consumer lag as a gauge: Faust has none built in, and lag is what ops page on."""
+"""Consumer lag as a gauge: Faust has none built in, and lag is what ops page on.
+
+Read from public places only: the consumer's assignment and each partition's high
+watermark (``Consumer.highwater``), and the committed offsets Faust's own monitor sensor
+records at every commit (``Monitor.tp_committed_offsets``). A partition that moved to
+another worker has its series removed, so a dashboard never shows a stale lag.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+from collections.abc import Mapping
 
-if TYPE_CHECKING:
-    from streams.app import Worker
+from faust.types import TP, ConsumerT
+from prometheus_client import Gauge
 
-__all__ = ["register", "update_lag"]
+__all__ = ["LagGauge"]
+
+log = logging.getLogger(__name__)
 
 LAG_INTERVAL_SECONDS = 10.0
 
 
-def update_lag(worker: Worker) -> None:
-    consumer = worker.app.consumer
-    gauge = worker.metrics.consumer_lag
-    assigned = consumer.assignment()
-    # Faust keeps the last committed offset per partition; there is no public accessor.
-    committed = getattr(consumer, "_committed_offset", {})
-    seen = set()
-    for tp in assigned:
-        end = consumer.highwater(tp)
-        if end is None:
-            continue
-        position = committed.get(tp) or 0
-        gauge.labels(tp.topic, str(tp.partition)).set(max(0, end - position))
-        seen.add((tp.topic, str(tp.partition)))
-    for labels in list(gauge._metrics):  # partitions that moved to another worker
-        if labels not in seen:
-            gauge.remove(*labels)
+class LagGauge:
+    name = "lifecycle.lag"
+    interval_seconds = LAG_INTERVAL_SECONDS
 
+    def __init__(self, gauge: Gauge) -> None:
+        self.gauge = gauge
+        self._shown: set[tuple[str, str]] = set()
 
-def register(worker: Worker) -> None:
-    async def measure() -> None:
+    def update(self, consumer: ConsumerT, committed: Mapping[TP, int]) -> None:
+        seen = set()
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if end is None:
+                continue
+            position = committed.get(tp) or 0
+            labels = (tp.topic, str(tp.partition))
+            self.gauge.labels(*labels).set(max(0, end - position))
+            seen.add(labels)
+        for labels in self._shown - seen:
+            self.gauge.remove(*labels)
+        self._shown = seen
+
+    def measure(self, consumer: ConsumerT, committed: Mapping[TP, int]) -> None:
+        """The timer's body: a metrics hiccup must never stop the worker."""
         try:
-            update_lag(worker)
-        except Exception:  # a metrics hiccup must never stop the worker
-            worker.app.log.exception("measuring consumer lag failed")
-
-    worker.app.timer(LAG_INTERVAL_SECONDS, name="lifecycle.lag")(measure)
+            self.update(consumer, committed)
+        except Exception:
+            log.exception("measuring consumer lag failed")

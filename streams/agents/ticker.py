@@ -6,36 +6,50 @@ the engine agent in the partition that owns the customers, where it can.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+
+from faust.types import TopicT
 
 from lifecycle.processing import encode_tick
 
-if TYPE_CHECKING:
-    from streams.app import Worker
+__all__ = ["Ticker"]
 
-__all__ = ["register", "send_ticks"]
+log = logging.getLogger(__name__)
 
-
-async def send_ticks(worker: Worker, at: datetime) -> int:
-    """Send a tick for ``at`` to every partition of the customer-events topic; returns how many."""
-    topic = worker.topics.customer_events
-    # The topic may predate us with another partition count; ask the cluster metadata.
-    partitions = worker.app.consumer.topic_partitions(topic.get_topic_name())
-    count = partitions or worker.settings.partitions
-    value = encode_tick(at)
-    for partition in range(count):
-        await topic.send(key=b"__tick__", value=value, partition=partition)
-    return count
+#: The partition count of a topic as the cluster metadata has it (None: not known yet).
+PartitionsOf = Callable[[str], int | None]
 
 
-def register(worker: Worker) -> None:
-    interval = worker.settings.tick_interval_seconds
+class Ticker:
+    name = "lifecycle.ticker"
 
-    async def tick() -> None:
+    def __init__(
+        self,
+        customer_events: TopicT,
+        *,
+        partitions_of: PartitionsOf,
+        default_partitions: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.topic = customer_events
+        self.partitions_of = partitions_of
+        self.default_partitions = default_partitions
+        self.clock = clock
+
+    async def send_ticks(self, at: datetime) -> int:
+        """Send a tick for ``at`` to every partition of the customer-events topic; say how many."""
+        # The topic may predate us with another partition count; ask the cluster metadata.
+        count = self.partitions_of(self.topic.get_topic_name()) or self.default_partitions
+        value = encode_tick(at)
+        for partition in range(count):
+            await self.topic.send(key=b"__tick__", value=value, partition=partition)
+        return count
+
+    async def tick(self) -> None:
+        """The timer's body: an exception in a Faust timer would stop the whole worker."""
         try:
-            await send_ticks(worker, datetime.now(UTC))
-        except Exception:  # an exception in a Faust timer would stop the whole worker
-            worker.app.log.exception("sending ticks failed; will try again next interval")
-
-    worker.app.timer(interval, on_leader=True, name="lifecycle.ticker")(tick)
+            await self.send_ticks(self.clock())
+        except Exception:
+            log.exception("sending ticks failed; will try again next interval")

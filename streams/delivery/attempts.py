@@ -1,6 +1,7 @@
 """Delivery: outbox records to SMTP, exactly once as far as a worker crash can tell.
 
-Two agents share one pooled :class:`~streams.delivery.smtp.SmtpSender`:
+Two agents (:mod:`streams.agents.delivery`) share one :class:`Delivery` and its pooled
+:class:`~streams.delivery.smtp.SmtpSender`:
 
 * the outbox agent makes the first attempt of every message;
 * the retry agent makes later attempts from the retry topic, each after its backoff, so a
@@ -29,11 +30,15 @@ index and the tombstones to changelog partition ``p``, where the entries are.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
+
+from faust.types import Message, TopicT
 
 from lifecycle.events import EmailBounced, dump_event
 from lifecycle.exceptions import LifecycleError
@@ -44,7 +49,6 @@ from lifecycle.mail import (
     LedgerExpiryIndex,
     Mailbox,
     OutboxMessage,
-    RetryPacer,
     RetryRecord,
     UnsubscribeLinks,
     backoff_delay,
@@ -56,37 +60,48 @@ from lifecycle.mail import (
     normalize_address,
     too_late_to_send,
 )
+from streams.dead_letter import DeadLetters
 from streams.delivery.ledger import (
     CommitNotDurableError,
     DeliveryLedger,
     DuplicateAttemptError,
-    FaustLedger,
     KeyedLocks,
 )
-from streams.delivery.smtp import PermanentSmtpError, SmtpSender, SmtpSettings, TransientSmtpError
-from streams.tables import RawTableStore
+from streams.delivery.smtp import (
+    BeforeCommit,
+    PermanentSmtpError,
+    SmtpReceipt,
+    SmtpSettings,
+    TransientSmtpError,
+)
+from streams.metrics import WorkerMetrics
+from streams.settings import Settings
 
-if TYPE_CHECKING:
-    from streams.app import Worker
+__all__ = ["Delivery", "MailSender", "smtp_settings"]
 
-__all__ = ["Delivery", "register", "smtp_settings"]
+log = logging.getLogger(__name__)
 
 # A refused connection or login is the setup's fault, not the message's: keep retrying.
 _SETUP_STAGES = frozenset({"connect", "auth"})
-# The retry agent never sleeps longer than this at a time (see lifecycle.mail.backoff.RetryPacer).
-_RETRY_SHORT_WAIT_SECONDS = 1.0
 
 
-def register(worker: Worker) -> None:
-    delivery = Delivery(worker)
-    worker.app.agent(worker.topics.outbox, name="lifecycle.delivery")(delivery.outbox_agent)
-    worker.app.agent(worker.topics.outbox_retry, name="lifecycle.delivery-retry")(
-        delivery.retry_agent
-    )
+class MailSender(Protocol):
+    """What delivery needs of an SMTP client (:class:`~streams.delivery.smtp.SmtpSender`)."""
+
+    async def send(
+        self,
+        envelope_from: str,
+        recipients: Sequence[str],
+        message_bytes: bytes,
+        *,
+        before_commit: BeforeCommit | None = None,
+    ) -> SmtpReceipt: ...
+
+    async def close(self) -> None: ...
 
 
-def smtp_settings(worker: Worker) -> SmtpSettings:
-    s = worker.settings
+def smtp_settings(settings: Settings) -> SmtpSettings:
+    s = settings
     return SmtpSettings(
         host=s.smtp_host,
         port=s.smtp_port,
@@ -106,108 +121,92 @@ def _mailbox(text: str) -> Mailbox:
 
 
 class Delivery:
+    """Attempts to send outbox messages, against the ledger, through one shared sender.
+
+    Collaborators come in through the constructor: the ledger and the raw store its expiry
+    index lives in, a factory for the sender (one is made when the first agent starts
+    sending and closed when the last one stops), the retry topic, the customer-events
+    topic (hard bounces go back to the engine there), dead letters, metrics, and the clock
+    of every send-or-expire decision and of pruning.
+    """
+
     def __init__(
         self,
-        worker: Worker,
+        settings: Settings,
         *,
-        ledger: DeliveryLedger | None = None,
-        expiry_store: BytesStore | None = None,
+        ledger: DeliveryLedger,
+        expiry_store: BytesStore,
+        new_sender: Callable[[], MailSender],
+        retry_topic: TopicT,
+        customer_events: TopicT,
+        dead_letters: DeadLetters,
+        metrics: WorkerMetrics,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: random.Random | None = None,
     ) -> None:
-        self.worker = worker
-        self.ledger: DeliveryLedger = (
-            FaustLedger(worker.tables.delivery_ledger) if ledger is None else ledger
-        )
-        self.expiry_store: BytesStore = (
-            RawTableStore(worker.tables.delivery_ledger) if expiry_store is None else expiry_store
-        )
+        self.settings = settings
+        self.ledger = ledger
+        self.expiry_store = expiry_store
+        self.new_sender = new_sender
+        self.retry_topic = retry_topic
+        self.customer_events = customer_events
+        self.dead_letters = dead_letters
+        self.metrics = metrics
+        self.clock = clock
+        self.rng = rng or random.Random()
         self._last_prune: dict[int, float] = {}  # partition -> loop time
         self._in_progress = KeyedLocks()
         # The broker must acknowledge "committing" well before the SMTP server could give
         # up on us in the middle of DATA (servers wait minutes, RFC 5321 4.5.3.2; our own
         # per-command timeout is the tighter bound we control).
-        self.commit_timeout = worker.settings.smtp_timeout_seconds / 2
-        self._sender: SmtpSender | None = None
+        self.commit_timeout = settings.smtp_timeout_seconds / 2
+        self._sender: MailSender | None = None
         self._users = 0
-        s = worker.settings
-        self.sender_mailbox = _mailbox(s.mail_from)
-        self.reply_to = None if s.mail_reply_to is None else _mailbox(s.mail_reply_to)
+        self.sender_mailbox = _mailbox(settings.mail_from)
+        self.reply_to = None if settings.mail_reply_to is None else _mailbox(settings.mail_reply_to)
         self.secret = (
             None
-            if s.unsubscribe_secret is None
-            else s.unsubscribe_secret.get_secret_value().encode()
+            if settings.unsubscribe_secret is None
+            else settings.unsubscribe_secret.get_secret_value().encode()
         )
-        self._random = random.Random()
-        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests record it
-        # The clock of the send-or-expire decision and of pruning (tests move it).
-        self._now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    # -- agents ---------------------------------------------------------------------
-
-    async def outbox_agent(self, stream: Any) -> None:
-        async with self._sending():
-            async for record in stream.events():
-                message = await self._decode(record, OutboxMessage.from_json_bytes)
-                if message is not None:
-                    partition = record.message.partition
-                    self.prune(partition)
-                    await self.attempt(message, attempt=1, partition=partition)
-
-    async def retry_agent(self, stream: Any) -> None:
-        # Never a long sleep here: see lifecycle.mail.backoff.RetryPacer for why and how.
-        pacers: dict[int, RetryPacer] = {}
-        async with self._sending():
-            async for record in stream.events():
-                retry = await self._decode(record, RetryRecord.from_bytes)
-                if retry is None:
-                    continue
-                source = record.message
-                self.prune(source.partition)
-                pacer = pacers.setdefault(
-                    source.partition, RetryPacer(short_wait=_RETRY_SHORT_WAIT_SECONDS)
-                )
-                step = pacer.step(
-                    f"{retry.message.message_id} {retry.attempt}",
-                    retry.not_before,
-                    datetime.now(UTC),
-                )
-                if step.action == "defer":
-                    if step.pause > 0:
-                        await self._sleep(step.pause)  # at most one short wait
-                    await self._defer(source)
-                    continue
-                if step.wait > 0:
-                    await self._sleep(step.wait)  # at most one short wait
-                await self.attempt(retry.message, attempt=retry.attempt, partition=source.partition)
-
-    async def _defer(self, source: Any) -> None:
-        """Put a retry record, unchanged, at the end of its own partition.
-
-        Awaited until acknowledged before the stream moves on (and commits past the
-        original), so a crash leaves the record at least once on the topic. A copy left
-        twice (crash between the two) is a stale attempt the ledger skips.
-        """
-        pending = await self.worker.topics.outbox_retry.send(
-            key=source.key, value=source.value, partition=source.partition
-        )
-        await pending
+    @asynccontextmanager
+    async def sending(self) -> AsyncIterator[None]:
+        """Held by each agent while it runs: the last one to stop closes the sender's pool."""
+        if self._sender is None:
+            self._sender = self.new_sender()
+        self._users += 1
+        try:
+            yield
+        finally:
+            self._users -= 1
+            if self._users == 0 and self._sender is not None:
+                sender, self._sender = self._sender, None
+                await sender.close()
 
     # -- one attempt ----------------------------------------------------------------
 
     async def attempt(
-        self, message: OutboxMessage, *, attempt: int, partition: int | None = None
+        self,
+        message: OutboxMessage,
+        *,
+        attempt: int,
+        partition: int | None = None,
+        source: Message | None = None,
     ) -> None:
         """One attempt to send ``message``; attempts of one Message-ID never overlap.
 
         ``partition`` is the partition of the record being processed (the message's
-        partition); None (some unit tests) leaves the expiry index alone.
+        partition); None (some unit tests) leaves the expiry index alone. ``source`` is
+        that record: a dead letter names its topic, partition and offset.
         """
         async with self._in_progress.hold(message.message_id):
-            await self._attempt(message, attempt, partition)
+            await self._attempt(message, attempt, partition, source)
 
     # -- pruning --------------------------------------------------------------------
 
     def expiry_index(self, partition: int) -> LedgerExpiryIndex:
-        policy = LedgerExpiry.for_max_delay(self.worker.settings.max_send_delay)
+        policy = LedgerExpiry.for_max_delay(self.settings.max_send_delay)
         return LedgerExpiryIndex(self.expiry_store, partition, policy)
 
     def prune(self, partition: int) -> int:
@@ -226,21 +225,27 @@ class Delivery:
         if last is not None and clock - last < index.policy.prune_interval_seconds:
             return 0
         self._last_prune[partition] = clock
-        pruned = index.prune(self._now())
+        pruned = index.prune(self.clock())
         if pruned:
-            self.worker.metrics.ledger_pruned.inc(pruned)
+            self.metrics.ledger_pruned.inc(pruned)
         return pruned
 
     # -- one attempt (continued) ----------------------------------------------------
 
-    async def _attempt(self, message: OutboxMessage, attempt: int, partition: int | None) -> None:
-        metrics = self.worker.metrics
+    async def _attempt(
+        self,
+        message: OutboxMessage,
+        attempt: int,
+        partition: int | None,
+        source: Message | None,
+    ) -> None:
+        metrics = self.metrics
         key = message.message_id.encode()
         seen = self.ledger.get(key)
         if not may_send(seen, attempt=attempt):
             metrics.emails_skipped_duplicate.inc()
             return
-        now = self._now()
+        now = self.clock()
         index = None if partition is None else self.expiry_index(partition)
         if seen is None and index is not None:
             # Filed before any entry is written: an id filed without an entry (a crash
@@ -249,7 +254,7 @@ class Delivery:
         # A message with no entry that is older than the partition's pruning horizon may
         # have been sent and pruned, even if the maximum delay was raised since.
         pruned_before = seen is None and index is not None and index.pruned(message.decided_at)
-        if pruned_before or too_late_to_send(message, now, self.worker.settings.max_send_delay):
+        if pruned_before or too_late_to_send(message, now, self.settings.max_send_delay):
             detail = f"decided {message.decided_at.isoformat()}, " + (
                 "before the ledger's pruning horizon"
                 if pruned_before
@@ -270,7 +275,9 @@ class Delivery:
             )
             recipient = normalize_address(message.to_address)
         except LifecycleError as exc:
-            await self._give_up(message, attempt, f"cannot build the email: {exc}", "unbuildable")
+            await self._give_up(
+                message, attempt, f"cannot build the email: {exc}", "unbuildable", source
+            )
             return
 
         async def record_commit() -> None:
@@ -285,7 +292,8 @@ class Delivery:
             committing = LedgerEntry(state="committing", at=now, attempt=attempt)
             await self.ledger.put_acknowledged(key, committing, within=self.commit_timeout)
 
-        assert self._sender is not None
+        if self._sender is None:  # an attempt outside the agents' lease (unit tests)
+            self._sender = self.new_sender()
         started = asyncio.get_running_loop().time()
         try:
             receipt = await self._sender.send(
@@ -293,54 +301,60 @@ class Delivery:
             )
         except DuplicateAttemptError as exc:
             # The sender dropped the connection mid-DATA: the server discards the message.
-            self.worker.app.log.warning("not sent, a duplicate: %s", exc)
+            log.warning("not sent, a duplicate: %s", exc)
             metrics.emails_skipped_duplicate.inc()
             return
         except CommitNotDurableError as exc:
             # Not sent (no dot). Retry later like any transient failure; the in-memory
             # ledger is overwritten with "retrying" right away.
             metrics.email_failures.labels("transient_ledger").inc()
-            self.worker.app.log.warning("not sent: %s", exc)
-            await self._retry_or_give_up(message, attempt, exc)
+            log.warning("not sent: %s", exc)
+            await self._retry_or_give_up(message, attempt, exc, source)
             return
         except PermanentSmtpError as exc:
-            await self._permanent(message, attempt, exc)
+            await self._permanent(message, attempt, exc, source)
             return
         except TransientSmtpError as exc:
-            await self._transient(message, attempt, exc)
+            await self._transient(message, attempt, exc, source)
             return
         metrics.smtp_send_seconds.observe(asyncio.get_running_loop().time() - started)
         self.ledger.put(
             key,
-            LedgerEntry(
-                state="sent", at=datetime.now(UTC), attempt=attempt, detail=str(receipt.code)
-            ),
+            LedgerEntry(state="sent", at=self.clock(), attempt=attempt, detail=str(receipt.code)),
         )
         metrics.emails_sent.labels(message.campaign_id, message.category).inc()
 
     async def _transient(
-        self, message: OutboxMessage, attempt: int, exc: TransientSmtpError
+        self,
+        message: OutboxMessage,
+        attempt: int,
+        exc: TransientSmtpError,
+        source: Message | None,
     ) -> None:
-        metrics = self.worker.metrics
+        metrics = self.metrics
         metrics.email_failures.labels(f"transient_{exc.stage}").inc()
         if exc.may_have_been_delivered:
             # The dot went out and no reply came: the ledger already says "committing",
             # which counts as sent. Retrying could send it twice; we do not.
-            self.worker.app.log.warning(
+            log.warning(
                 "no reply after the final dot for %s; counted as sent, not retried",
                 message.message_id,
             )
             return
-        await self._retry_or_give_up(message, attempt, exc)
+        await self._retry_or_give_up(message, attempt, exc, source)
 
     async def _permanent(
-        self, message: OutboxMessage, attempt: int, exc: PermanentSmtpError
+        self,
+        message: OutboxMessage,
+        attempt: int,
+        exc: PermanentSmtpError,
+        source: Message | None,
     ) -> None:
-        metrics = self.worker.metrics
+        metrics = self.metrics
         metrics.email_failures.labels(f"permanent_{exc.stage}").inc()
         if exc.stage in _SETUP_STAGES:
-            self.worker.app.log.error("SMTP setup problem (%s): %s", exc.stage, exc)
-            await self._retry_or_give_up(message, attempt, exc)
+            log.error("SMTP setup problem (%s): %s", exc.stage, exc)
+            await self._retry_or_give_up(message, attempt, exc, source)
             return
         reason = f"SMTP {exc.code} at {exc.stage}: {exc.reply}".strip()
         # Only a refusal that says the mailbox is gone or disabled suppresses the address;
@@ -352,15 +366,20 @@ class Delivery:
             attempt,
             reason,
             "smtp_permanent",
+            source,
             counted_as="hard_bounce" if hard_bounce else "smtp_permanent",
         )
         if hard_bounce:
             await self._suppress(message, reason)
 
     async def _retry_or_give_up(
-        self, message: OutboxMessage, attempt: int, exc: LifecycleError
+        self,
+        message: OutboxMessage,
+        attempt: int,
+        exc: LifecycleError,
+        source: Message | None,
     ) -> None:
-        s = self.worker.settings
+        s = self.settings
         stage = getattr(exc, "stage", "ledger")
         reason = f"{stage}: {exc}"
         if attempt >= s.smtp_max_attempts:
@@ -369,6 +388,7 @@ class Delivery:
                 attempt,
                 f"gave up after {attempt} attempts; last: {reason}",
                 "smtp_exhausted",
+                source,
             )
             return
         delay = backoff_delay(
@@ -376,13 +396,13 @@ class Delivery:
             base=s.smtp_retry_base_seconds,
             cap=s.smtp_retry_cap_seconds,
             jitter_fraction=0.5,
-            rng_value=self._random.random(),
+            rng_value=self.rng.random(),
         )
-        now = datetime.now(UTC)
+        now = self.clock()
         retry = RetryRecord(
             message=message, attempt=attempt + 1, not_before=now + timedelta(seconds=delay)
         )
-        pending = await self.worker.topics.outbox_retry.send(
+        pending = await self.retry_topic.send(
             key=message.customer_id.encode(), value=retry.to_bytes()
         )
         await pending
@@ -397,29 +417,31 @@ class Delivery:
         attempt: int,
         reason: str,
         kind: str,
+        source: Message | None,
         *,
         counted_as: str | None = None,
     ) -> None:
-        from faust import current_event
-
-        event = current_event()
-        assert event is not None
-        source = event.message
-        await self.worker.dead_letters.publish(
-            key=message.customer_id.encode(),
-            value=message.to_json_bytes(),
-            reason=reason,
-            kind=kind,
-            stage="delivery",
-            topic=source.topic,
-            partition=source.partition,
-            offset=source.offset,
-        )
+        key, value = message.customer_id.encode(), message.to_json_bytes()
+        if source is None:  # outside an agent (unit tests): no record to point back at
+            await self.dead_letters.publish(
+                key=key,
+                value=value,
+                reason=reason,
+                kind=kind,
+                stage="delivery",
+                topic="",
+                partition=-1,
+                offset=-1,
+            )
+        else:
+            await self.dead_letters.publish_record(
+                source, key=key, value=value, reason=reason, kind=kind, stage="delivery"
+            )
         self.ledger.put(
             message.message_id.encode(),
-            LedgerEntry(state="failed", at=datetime.now(UTC), attempt=attempt, detail=reason[:300]),
+            LedgerEntry(state="failed", at=self.clock(), attempt=attempt, detail=reason[:300]),
         )
-        self.worker.metrics.emails_dead_lettered.labels(counted_as or kind).inc()
+        self.metrics.emails_dead_lettered.labels(counted_as or kind).inc()
 
     async def _suppress(self, message: OutboxMessage, reason: str) -> None:
         """Tell the engine, through the normal event path, that this address hard-bounced."""
@@ -427,17 +449,17 @@ class Delivery:
             type="email.bounced",
             event_id=f"bounce-{message.message_id.strip('<>')}",
             customer_id=message.customer_id,
-            occurred_at=datetime.now(UTC),
+            occurred_at=self.clock(),
             email=message.to_address,
             reason=reason[:500],
             permanent=True,
             message_id=message.message_id,
         )
-        pending = await self.worker.topics.customer_events.send(
+        pending = await self.customer_events.send(
             key=message.customer_id.encode(), value=dump_event(bounce)
         )
         await pending
-        self.worker.metrics.suppressed_addresses.inc()
+        self.metrics.suppressed_addresses.inc()
 
     # -- helpers --------------------------------------------------------------------
 
@@ -447,50 +469,9 @@ class Delivery:
         if self.secret is None:
             raise LifecycleError("marketing mail needs LIFECYCLE_UNSUBSCRIBE_SECRET")
         token = make_token(self.secret, message.customer_id, now)
-        base = self.worker.settings.public_base_url.rstrip("/")
-        address = self.worker.settings.unsubscribe_mailto
+        base = self.settings.public_base_url.rstrip("/")
+        address = self.settings.unsubscribe_mailto
         # The token rides in the subject, so whatever reads that mailbox can verify it and
         # POST it to the one-click URL; a bare address would not say who unsubscribes.
         mailto = None if address is None else f"mailto:{address}?subject=unsubscribe%20{token}"
         return UnsubscribeLinks(url=f"{base}/unsubscribe?token={token}", mailto=mailto)
-
-    async def _decode(self, record: Any, decode: Any) -> Any:
-        source = record.message
-        try:
-            return decode(source.value or b"")
-        except ValueError as exc:
-            reason = str(exc).splitlines()[0]
-            await self.worker.dead_letters.publish(
-                key=source.key,
-                value=source.value,
-                reason=f"not a delivery record: {reason}",
-                kind="invalid_outbox",
-                stage="delivery",
-                topic=source.topic,
-                partition=source.partition,
-                offset=source.offset,
-            )
-            return None
-
-    def _sending(self) -> _SenderLease:
-        return _SenderLease(self)
-
-
-class _SenderLease:
-    """Both agents share one sender; the last one to stop closes its pool."""
-
-    def __init__(self, delivery: Delivery) -> None:
-        self.delivery = delivery
-
-    async def __aenter__(self) -> None:
-        d = self.delivery
-        if d._sender is None:
-            d._sender = SmtpSender(smtp_settings(d.worker))
-        d._users += 1
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        d = self.delivery
-        d._users -= 1
-        if d._users == 0 and d._sender is not None:
-            sender, d._sender = d._sender, None
-            await sender.close()

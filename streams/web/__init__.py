@@ -1,0 +1,5 @@
+"""Routes on Faust's own web server: ``/metrics``, ``/health``, ``/ready`` and ``/unsubscribe``."""
+
+from streams.web.routes import register as register_routes
+
+__all__ = ["register_routes"]

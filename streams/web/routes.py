@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
+from faust.tables import TableManager
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from streams.web import unsubscribe as unsubscribe_routes
-
-if TYPE_CHECKING:
-    from streams.app import Worker
+from streams.web import unsubscribe
+from streams.worker import Worker
 
 __all__ = ["register"]
 
@@ -27,7 +26,7 @@ def register(worker: Worker) -> None:
 
     @app.page("/ready")
     async def ready(web: Any, request: Any) -> Any:
-        recovered = app.tables.recovery.completed.is_set()
+        recovered = cast(TableManager, app.tables).recovery.completed.is_set()
         assigned = bool(app.consumer.assignment()) if app.consumer else False
         is_ready = recovered and not app.rebalancing
         body = {
@@ -38,4 +37,4 @@ def register(worker: Worker) -> None:
         }
         return web.json(body, status=200 if is_ready else 503)
 
-    unsubscribe_routes.register(worker)
+    unsubscribe.register(worker)

@@ -12,16 +12,14 @@ from __future__ import annotations
 import hashlib
 import html
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from faust import web
 
 from lifecycle.events import ConsentChanged, dump_event
 from lifecycle.exceptions import UnsubscribeTokenError
 from lifecycle.mail import verify_token
-
-if TYPE_CHECKING:
-    from streams.app import Worker
+from streams.worker import Worker
 
 __all__ = ["register"]
 

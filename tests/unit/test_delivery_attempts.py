@@ -7,7 +7,6 @@ interleavings that are hard to hit there are driven on purpose.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -17,7 +16,9 @@ import pytest
 
 from lifecycle.mail.ledger import LedgerEntry, RetryRecord
 from lifecycle.mail.outbox import OutboxMessage, derive_message_id
-from streams.delivery.attempts import Delivery
+from streams.agents import RetryAgent
+from streams.dead_letter import DeadLetters
+from streams.delivery import Delivery
 from streams.delivery.ledger import CommitNotDurableError, FaustLedger
 from streams.delivery.smtp import SmtpReceipt
 from streams.metrics import WorkerMetrics
@@ -102,28 +103,43 @@ class FakeSender:
 class FakeTopic:
     def __init__(self) -> None:
         self.records: list[tuple[bytes | None, bytes | None, int | None]] = []
+        self.headers: list[dict[str, str]] = []
 
     async def send(
-        self, *, key: bytes | None = None, value: bytes | None = None, partition: int | None = None
+        self,
+        *,
+        key: bytes | None = None,
+        value: bytes | None = None,
+        partition: int | None = None,
+        headers: Sequence[tuple[str, bytes]] = (),
     ) -> asyncio.Future[None]:
         self.records.append((key, value, partition))
+        self.headers.append({name: raw.decode() for name, raw in headers})
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
 
 
 def make_delivery() -> tuple[Delivery, MemoryLedger, FakeSender, Any]:
+    """A Delivery with fakes passed in; ``worker`` holds what tests inspect afterwards."""
     worker = SimpleNamespace(
-        settings=Settings(unsubscribe_secret="x" * 32, smtp_timeout_seconds=4),
         metrics=WorkerMetrics(),
-        tables=SimpleNamespace(delivery_ledger=None),
-        topics=SimpleNamespace(outbox_retry=FakeTopic()),
-        app=SimpleNamespace(log=logging.getLogger("test-delivery")),
+        topics=SimpleNamespace(
+            outbox_retry=FakeTopic(), customer_events=FakeTopic(), dead_letter=FakeTopic()
+        ),
     )
     ledger = MemoryLedger()
-    delivery = Delivery(worker, ledger=ledger, expiry_store=LedgerStore(ledger))  # type: ignore[arg-type]
     sender = FakeSender()
-    delivery._sender = sender  # type: ignore[assignment]
+    delivery = Delivery(
+        Settings(unsubscribe_secret="x" * 32, smtp_timeout_seconds=4),
+        ledger=ledger,
+        expiry_store=LedgerStore(ledger),
+        new_sender=lambda: sender,
+        retry_topic=worker.topics.outbox_retry,  # type: ignore[arg-type]
+        customer_events=worker.topics.customer_events,  # type: ignore[arg-type]
+        dead_letters=DeadLetters(worker.topics.dead_letter),  # type: ignore[arg-type]
+        metrics=worker.metrics,
+    )
     return delivery, ledger, sender, worker
 
 
@@ -320,9 +336,9 @@ async def test_a_due_retry_is_not_held_up_by_a_later_one() -> None:
     late, due = message(1), message(2)
     records = [retry_record(late, 2, 600, offset=0), retry_record(due, 2, 0, offset=1)]
     slept: list[float] = []
-    delivery._sleep = record_sleep(slept)
+    agent = RetryAgent(delivery, sleep=record_sleep(slept))
     async with asyncio.timeout(5):  # the old agent slept 600 s on the first record
-        await delivery.retry_agent(FakeStream(records))
+        await agent.run(FakeStream(records))  # type: ignore[arg-type]
     assert slept == []
     assert len(sender.sent) == 1
     assert ledger.entries[due.message_id.encode()].state == "sent"
@@ -343,8 +359,8 @@ async def test_a_partition_of_late_retries_pauses_briefly_per_round() -> None:
         for n, r in enumerate(first_round)
     ]
     slept: list[float] = []
-    delivery._sleep = record_sleep(slept)
-    await delivery.retry_agent(FakeStream(first_round + second_round))
+    agent = RetryAgent(delivery, sleep=record_sleep(slept))
+    await agent.run(FakeStream(first_round + second_round))  # type: ignore[arg-type]
     assert slept == [pytest.approx(1.0)]  # one short pause per idle round: not 600 s, no spin
     assert sender.sent == []
     assert len(worker.topics.outbox_retry.records) == 4
@@ -380,8 +396,8 @@ async def test_an_email_decided_longer_ago_than_the_maximum_delay_is_not_sent() 
 
 
 async def test_a_maximum_delay_of_zero_sends_whatever_the_delay() -> None:
-    delivery, _, sender, worker = make_delivery()
-    worker.settings = worker.settings.model_copy(update={"max_send_delay_hours": 0})
+    delivery, _, sender, _ = make_delivery()
+    delivery.settings = delivery.settings.model_copy(update={"max_send_delay_hours": 0})
     await delivery.attempt(message(1, decided_at=datetime(2020, 1, 1, tzinfo=UTC)), attempt=1)
     assert len(sender.sent) == 1
 
@@ -391,8 +407,8 @@ async def test_the_mailto_unsubscribe_link_carries_a_token_the_web_endpoint_acce
 
     from lifecycle.mail.unsubscribe import verify_token
 
-    delivery, _, _, worker = make_delivery()
-    worker.settings = worker.settings.model_copy(
+    delivery, _, _, _ = make_delivery()
+    delivery.settings = delivery.settings.model_copy(
         update={"unsubscribe_mailto": "unsubscribe@shop.example"}
     )
     marketing = message(1).model_copy(update={"category": "marketing"})
@@ -423,7 +439,7 @@ class Clock:
 
 def with_clock(delivery: Delivery, at: datetime) -> Clock:
     clock = Clock(at)
-    delivery._now = clock
+    delivery.clock = clock
     return clock
 
 
@@ -460,7 +476,7 @@ async def test_a_pruned_message_that_is_redelivered_expires_unsent() -> None:
 
 
 async def test_a_pruned_message_stays_unsent_after_the_maximum_delay_is_raised_or_off() -> None:
-    delivery, ledger, sender, worker = make_delivery()
+    delivery, ledger, sender, _ = make_delivery()
     decided = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
     clock = with_clock(delivery, decided)
     m = message(1, decided_at=decided)
@@ -468,7 +484,7 @@ async def test_a_pruned_message_stays_unsent_after_the_maximum_delay_is_raised_o
     clock.at = decided + timedelta(hours=74)
     assert delivery.prune(0) == 1
     for hours in (0, 24 * 365):  # off, then a year: too_late_to_send alone would send
-        worker.settings = worker.settings.model_copy(update={"max_send_delay_hours": hours})
+        delivery.settings = delivery.settings.model_copy(update={"max_send_delay_hours": hours})
         ledger.entries.clear()
         await delivery.attempt(m, attempt=1, partition=0)
         assert ledger.entries[m.message_id.encode()].state == "expired"
@@ -476,8 +492,8 @@ async def test_a_pruned_message_stays_unsent_after_the_maximum_delay_is_raised_o
 
 
 async def test_no_maximum_delay_prunes_nothing() -> None:
-    delivery, ledger, _, worker = make_delivery()
-    worker.settings = worker.settings.model_copy(update={"max_send_delay_hours": 0})
+    delivery, ledger, _, _ = make_delivery()
+    delivery.settings = delivery.settings.model_copy(update={"max_send_delay_hours": 0})
     decided = datetime(2020, 1, 1, tzinfo=UTC)
     clock = with_clock(delivery, decided)
     await delivery.attempt(message(1, decided_at=decided), attempt=1, partition=0)

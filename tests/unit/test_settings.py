@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from streams.delivery.attempts import smtp_settings
@@ -24,9 +22,9 @@ def test_the_smtp_port_follows_the_tls_mode_unless_set(
     monkeypatch: pytest.MonkeyPatch, mode: str, port: int
 ) -> None:
     monkeypatch.setenv("LIFECYCLE_SMTP_TLS", mode)
-    assert smtp_settings(SimpleNamespace(settings=load_settings())).effective_port == port
+    assert smtp_settings(load_settings()).effective_port == port
     monkeypatch.setenv("LIFECYCLE_SMTP_PORT", "2525")
-    assert smtp_settings(SimpleNamespace(settings=load_settings())).effective_port == 2525
+    assert smtp_settings(load_settings()).effective_port == 2525
 
 
 def test_a_nested_value_that_is_not_json_is_named_exactly(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -142,17 +142,15 @@ async def test_delivery_puts_the_list_unsubscribe_link_in_text_and_html(
 
 @pytest.mark.asyncio
 async def test_delivery_does_not_send_transactional_mail_holding_the_placeholder() -> None:
-    delivery, _, sender, _ = make_delivery()
-    given_up: list[tuple[str, str]] = []
-
-    async def give_up(message: OutboxMessage, attempt: int, reason: str, kind: str) -> None:
-        given_up.append((kind, reason))
-
-    delivery._give_up = give_up  # type: ignore[method-assign,assignment]
+    delivery, _, sender, worker = make_delivery()
     message = outbox("transactional", text=f"Stop: {PLACEHOLDER}", decided_at=datetime.now(UTC))
     await delivery.attempt(message, attempt=1)
 
     assert sender.sent == []
+    given_up = [
+        (h["lifecycle.reason-kind"], h["lifecycle.reason"])
+        for h in worker.topics.dead_letter.headers
+    ]
     assert len(given_up) == 1
     kind, reason = given_up[0]
     assert kind == "unbuildable"
