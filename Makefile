@@ -27,7 +27,7 @@ test: setup-dev
 lint: setup-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy lifecycle
+	$(BIN)/mypy lifecycle streams
 
 unit: setup-dev
 	$(BIN)/python -m pytest tests/unit

@@ -6,7 +6,7 @@ The attributes are what campaign conditions and templates may read of a customer
 computed from a state and a ``now`` (never stored).
 """
 
-from lifecycle.customer import activity
+from lifecycle.customer.activity import is_declining, next_decline_day, window_counts
 from lifecycle.customer.apply import RECENT_PURCHASE_DAYS, apply, is_duplicate, is_new_purchase_day
 from lifecycle.customer.attributes import (
     ATTRIBUTES,
@@ -30,7 +30,9 @@ __all__ = [
     "change_stage",
     "stage_after_order",
     # Rolling engagement (daily activity buckets and their windows)
-    "activity",
+    "is_declining",
+    "next_decline_day",
+    "window_counts",
     # What campaigns may read
     "ATTRIBUTES",
     "RFM_SEGMENTS",

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+import lifecycle.customer.activity as activity
+import lifecycle.customer.fingerprints as fingerprints
 from lifecycle.config import EngineConfig
-from lifecycle.customer import activity, fingerprints
 from lifecycle.customer.stages import change_stage, stage_after_order
 from lifecycle.events import (
     ConsentChanged,

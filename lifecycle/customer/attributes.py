@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Literal
 
 from lifecycle.config import EngineConfig
-from lifecycle.customer import activity
+from lifecycle.customer.activity import window_counts
 from lifecycle.localtime import local_day, zone
 from lifecycle.prediction import churn_p_alive
 from lifecycle.state import CustomerState
@@ -112,7 +112,7 @@ def _tier(state: CustomerState, now: datetime, cfg: EngineConfig) -> str | None:
 
 def _engagement(state: CustomerState, now: datetime, cfg: EngineConfig) -> tuple[int, int]:
     tz = zone(state.profile.timezone, cfg.fallback_timezone)
-    return activity.window_counts(state.activity, local_day(now, tz), cfg.engagement)
+    return window_counts(state.activity, local_day(now, tz), cfg.engagement)
 
 
 def _tickets_in_window(state: CustomerState, now: datetime, cfg: EngineConfig) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from lifecycle.config import EngineConfig
-from lifecycle.customer import activity, change_stage
+from lifecycle.customer import change_stage, is_declining, next_decline_day, window_counts
 from lifecycle.localtime import add_years, local_day, start_of_local_day, zone
 from lifecycle.prediction import churn_crossing_at, churn_p_alive
 from lifecycle.signals import Signal, SignalKind, due_cause
@@ -167,11 +167,9 @@ def _engagement_timers(state: CustomerState, cfg: EngineConfig) -> list[Timer]:
         return []  # too little activity for any baseline to compare against
     tz = zone(state.profile.timezone, cfg.fallback_timezone)
     today = local_day(state.clock, tz)
-    if activity.is_declining(
-        *activity.window_counts(state.activity, today, cfg.engagement), cfg.engagement
-    ):
+    if is_declining(*window_counts(state.activity, today, cfg.engagement), cfg.engagement):
         return [Timer("engagement_declining", state.clock, _fire_engagement)]
-    day = activity.next_decline_day(state.activity, today, cfg.engagement)
+    day = next_decline_day(state.activity, today, cfg.engagement)
     if day is None:
         return []
     return [Timer("engagement_declining", start_of_local_day(day, tz), _fire_engagement)]
@@ -181,7 +179,7 @@ def _fire_engagement(
     state: CustomerState, at: datetime, cfg: EngineConfig
 ) -> tuple[CustomerState, list[Signal]]:
     tz = zone(state.profile.timezone, cfg.fallback_timezone)
-    short, baseline = activity.window_counts(state.activity, local_day(at, tz), cfg.engagement)
+    short, baseline = window_counts(state.activity, local_day(at, tz), cfg.engagement)
     state = state.model_copy(update={"engagement_decline_signalled": True})
     signal = _signal(
         "engagement_declining",

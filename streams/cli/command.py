@@ -9,16 +9,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from streams.cli import campaigns as campaigns_cli
-from streams.cli import events as events_cli
-from streams.cli import model as model_cli
-from streams.cli import replay as replay_cli
-from streams.cli import worker as worker_cli
-from streams.dev import demo
+import streams.cli.campaigns as campaigns_cli
+import streams.cli.demo as demo_cli
+import streams.cli.events as events_cli
+import streams.cli.model as model_cli
+import streams.cli.replay as replay_cli
+import streams.cli.worker as worker_cli
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = (demo, worker_cli, replay_cli, campaigns_cli, events_cli, model_cli)
+_COMMANDS = (demo_cli, worker_cli, replay_cli, campaigns_cli, events_cli, model_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from lifecycle.exceptions import LifecycleError
 from lifecycle.mail import LedgerEntry
+from streams.internals import put_acknowledged
 
 __all__ = [
     "CommitNotDurableError",
@@ -61,33 +62,11 @@ class FaustLedger:
         self.table[key] = entry.to_bytes()
 
     async def put_acknowledged(self, key: bytes, entry: LedgerEntry, *, within: float) -> None:
-        """What ``table[key] = value`` does, except that the changelog record is produced
-        now and its acknowledgement awaited.
-
-        ``table[key] = value`` only puts the changelog record in Faust's producer buffer;
-        ``app.producer.flush()`` does not make it durable either (the buffer's
-        ``flush_atmost`` returns after 0.1 s without progress, and aiokafka's ``flush``
-        waits for batches but swallows their delivery errors). So: the same partition
-        Faust would choose (``partition_for_key``: the partition of the event being
-        processed), the table's own serializers and sent-callback, then the
-        ``RecordMetadata`` future, which fails if the broker refused the record.
-        """
-        table = self.table
-        value = entry.to_bytes()
-        partition = table.partition_for_key(key)
-        table.data[key] = value  # the in-memory view, without a second changelog record
+        """Write ``entry`` and return once the broker acknowledged its changelog record
+        (see :func:`streams.internals.put_acknowledged`); raise
+        :class:`CommitNotDurableError` otherwise."""
         try:
-            async with asyncio.timeout(within):
-                acknowledged = await table.changelog_topic.send(
-                    key=key,
-                    value=value,
-                    partition=partition,
-                    key_serializer=table.key_serializer,
-                    value_serializer=table.value_serializer,
-                    callback=table._on_changelog_sent,
-                    force=True,  # never deferred to the event's commit ("attachments")
-                )
-                await acknowledged
+            await put_acknowledged(self.table, key, entry.to_bytes(), within=within)
         except Exception as exc:
             raise CommitNotDurableError(
                 f"the ledger's changelog did not acknowledge {entry.state!r}: "

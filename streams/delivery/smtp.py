@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -32,11 +31,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import aiosmtplib
-from aiosmtplib.protocol import normalize_message_line_endings
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from lifecycle.exceptions import LifecycleError
 from lifecycle.mail import TokenBucket
+from streams.internals import data_in_steps, normalize_message_line_endings
 
 __all__ = [
     "BeforeCommit",
@@ -57,8 +56,6 @@ SmtpStage = Literal["connect", "auth", "mail", "rcpt", "data", "commit"]
 BeforeCommit = Callable[[], Awaitable[None]]
 
 _DEFAULT_PORTS: dict[str, int] = {"none": 25, "starttls": 587, "tls": 465}
-# RFC 5321 4.5.2: a line of the body that starts with a dot gets one more dot.
-_LEADING_DOT = re.compile(rb"(?m)^\.")
 # Network-level failures: no reply from the server to judge by.
 _NETWORK_ERRORS = (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError)
 
@@ -391,48 +388,37 @@ class SmtpSender:
     ) -> aiosmtplib.SMTPResponse:
         """DATA, the body, ``before_commit``, then the final dot: one step at a time.
 
-        aiosmtplib's ``SMTP.data()`` (``SMTPProtocol.execute_data_command``) writes the
-        body and the terminating dot in one go, leaving no point at which the delivery
-        ledger can durably record "committing" while the server still holds the
-        message back. So this does the same steps with the protocol-level calls:
-        DATA and its 354, the dot-stuffed body with CRLF line ends (as aiosmtplib
-        does), then the callback, and only then ``.<CRLF>``. If the worker dies
-        before the dot, the server discards the message; after the dot, the ledger
-        already says "committing". The window left for a lost email runs from the
-        moment ``before_commit``'s record became durable (delivery awaits the broker's
-        acknowledgement) until those three bytes reach the server.
-
-        It holds the protocol's command lock (a private attribute of aiosmtplib's
-        SMTPProtocol, as is ``_drain_helper``), like ``execute_data_command`` does, so
-        nothing else can interleave a command; the pool already hands a connection to
-        one send at a time, so the lock is belt and braces. pyproject pins aiosmtplib
-        to the 5.x line these names were checked against, and the integration tests
-        exercise them against a real server, so a change there fails loudly.
+        aiosmtplib writes the body and the dot in one go, so this goes through
+        :func:`streams.internals.data_in_steps`, which holds the dot back until
+        ``before_commit`` returned. If the worker dies before the dot, the server discards
+        the message; after the dot, the ledger already says "committing". The window left
+        for a lost email runs from the moment ``before_commit``'s record became durable
+        (delivery awaits the broker's acknowledgement) until those three bytes reach the
+        server. pyproject pins aiosmtplib to the 5.x line the private names were checked
+        against (tests/unit/test_library_internals.py), and the integration tests run this
+        against a real server.
         """
-        protocol = client.protocol
-        lock = getattr(protocol, "_command_lock", None)
-        if protocol is None or lock is None:
-            raise aiosmtplib.SMTPServerDisconnected("Server not connected")
-        timeout = self._settings.timeout
-        async with lock:
-            protocol.write(b"DATA\r\n")
-            start = await protocol.read_response(timeout=timeout)
-            if start.code != 354:
-                raise aiosmtplib.SMTPDataError(start.code, start.message)
-            protocol.write(_LEADING_DOT.sub(b"..", body))
-            # Hand the body to the kernel (respecting flow control) before committing.
-            await protocol._drain_helper()
-            if before_commit is not None:
-                try:
-                    await before_commit()
-                except BaseException:
-                    # No dot: closing mid-DATA makes the server throw the message away.
-                    progress.hook_failed = True
-                    client.close()
-                    raise
-            protocol.write(b".\r\n")
+
+        async def hook() -> None:
+            assert before_commit is not None
+            try:
+                await before_commit()
+            except BaseException:
+                # No dot: closing mid-DATA makes the server throw the message away.
+                progress.hook_failed = True
+                client.close()
+                raise
+
+        def dot_written() -> None:
             progress.stage = "commit"
-            reply = await protocol.read_response(timeout=timeout)
+
+        reply = await data_in_steps(
+            client,
+            body,
+            reply_timeout=self._settings.timeout,
+            before_dot=None if before_commit is None else hook,
+            dot_written=dot_written,
+        )
         if reply.code != 250:
             raise aiosmtplib.SMTPDataError(reply.code, reply.message)
         return reply

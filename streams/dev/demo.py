@@ -17,7 +17,6 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -27,7 +26,7 @@ from streams.dev.mail_sink import MailSink
 from streams.dev.traffic import Traffic, generate
 from streams.dev.worker_process import WorkerProcess, wait_for
 
-__all__ = ["add_parser", "run_demo"]
+__all__ = ["demo_main", "run_demo"]
 
 _SOURCE_TOPICS = {
     "customers": "shop.customers",
@@ -50,24 +49,8 @@ _BROKEN = [
 ]
 
 
-def add_parser(subparsers: Any) -> None:
-    demo = subparsers.add_parser(
-        "demo", help="run the worker on an embedded broker with generated traffic, then stop"
-    )
-    demo.add_argument("--customers", type=int, default=70, help="how many customers (default 70)")
-    demo.add_argument(
-        "--output", type=Path, default=Path("demo-output"), help="where emails and logs go"
-    )
-    demo.add_argument(
-        "--campaigns", type=Path, default=Path("campaigns"), help="campaign directory"
-    )
-    demo.add_argument(
-        "--timeout", type=float, default=240.0, help="give up after this many seconds"
-    )
-    demo.set_defaults(run=_run)
-
-
-def _run(args: argparse.Namespace) -> int:
+def demo_main(args: argparse.Namespace) -> int:
+    """Run the demo with the options of ``lifecycle demo`` (:mod:`streams.cli.demo`)."""
     try:
         return asyncio.run(run_demo(args))
     except BrokerUnavailableError as exc:

@@ -1,7 +1,8 @@
 """An SMTP sink for the demo: accepts every message and stores it as a ``.eml`` file.
 
-It runs inside the caller's event loop (aiosmtpd's SMTP protocol on
-``loop.create_server``), so ``lifecycle demo`` needs no separate mail catcher.
+It runs in aiosmtpd's own :class:`~aiosmtpd.controller.Controller` (a server loop on a
+thread of its own), so ``lifecycle demo`` needs no separate mail catcher; the handlers
+below run on that thread.
 
 Files are named after the Message-ID, made safe for a file name; a message whose
 Message-ID was already stored gets ``~1``, ``~2``... appended, so duplicate sends stay
@@ -22,7 +23,10 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from pathlib import Path
 
+from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from streams.dev.brokers import free_loopback_ports
 
 __all__ = ["MailSink"]
 
@@ -54,8 +58,7 @@ class MailSink:
         self.host = host
         self.port = port
         self.stored: list[Path] = []
-        self._server: asyncio.AbstractServer | None = None
-        self._connections: set[SMTP] = set()
+        self._controller: Controller | None = None
 
     async def __aenter__(self) -> MailSink:
         await self.start()
@@ -65,28 +68,30 @@ class MailSink:
         await self.stop()
 
     async def start(self) -> None:
-        if self._server is not None:
+        if self._controller is not None:
             raise RuntimeError("mail sink already running")
         self.directory.mkdir(parents=True, exist_ok=True)
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _SinkSMTP(self, loop), host=self.host, port=self.port
+        if self.port == 0:
+            # The controller checks its server by connecting to the port it was given.
+            [self.port] = free_loopback_ports(1)
+        controller = Controller(
+            self,
+            hostname=self.host,
+            port=self.port,
+            # given, so aiosmtpd does not resolve our FQDN per connection
+            server_hostname="lifecycle-mail-sink",
+            enable_SMTPUTF8=True,
         )
-        self.port = self._server.sockets[0].getsockname()[1]
+        await asyncio.to_thread(controller.start)
+        self._controller = controller
         log.info(
             "mail sink listening on %s:%d, storing in %s", self.host, self.port, self.directory
         )
 
     async def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.close()
-        await self._server.wait_closed()
-        self._server = None
-        for connection in list(self._connections):
-            if connection.transport is not None:
-                connection.transport.close()
-        self._connections.clear()
+        controller, self._controller = self._controller, None
+        if controller is not None:
+            await asyncio.to_thread(controller.stop)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -123,21 +128,6 @@ class MailSink:
                 return target
         finally:
             temporary.unlink()
-
-
-class _SinkSMTP(SMTP):
-    def __init__(self, sink: MailSink, loop: asyncio.AbstractEventLoop) -> None:
-        # hostname given so aiosmtpd does not resolve our FQDN per connection
-        super().__init__(sink, hostname="lifecycle-mail-sink", loop=loop, enable_SMTPUTF8=True)
-        self._sink = sink
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        self._sink._connections.add(self)
-
-    def connection_lost(self, error: Exception | None) -> None:
-        self._sink._connections.discard(self)
-        super().connection_lost(error)
 
 
 def _file_stem(content: bytes) -> str:

@@ -7,14 +7,22 @@ SMTP's final dot). Each such use lives in a module here and nowhere else, and
 exists with the expected shape in the installed versions, so an upgrade fails loudly.
 """
 
+from streams.internals.changelog import put_acknowledged
 from streams.internals.rebalance_safe_consumer import (
     RebalanceSafeConsumer,
     RebalanceSafeTransport,
     use_rebalance_safe_transport,
 )
+from streams.internals.smtp_data import data_in_steps, normalize_message_line_endings
 
 __all__ = [
+    # faust: keep fetched records out of a rebalance
     "RebalanceSafeConsumer",
     "RebalanceSafeTransport",
     "use_rebalance_safe_transport",
+    # faust: one table write acknowledged by the broker
+    "put_acknowledged",
+    # aiosmtplib: DATA with a hook before the final dot
+    "data_in_steps",
+    "normalize_message_line_endings",
 ]

@@ -7,7 +7,7 @@ from typing import Any, cast
 from faust.tables import TableManager
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from streams.web import unsubscribe
+import streams.web.unsubscribe as unsubscribe
 from streams.worker import Worker
 
 __all__ = ["register"]

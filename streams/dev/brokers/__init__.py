@@ -41,6 +41,7 @@ from streams.dev.brokers.kafka_runtime import (
     kafka_cache_dir,
 )
 from streams.dev.brokers.readiness import wait_until_serving
+from streams.dev.brokers.subprocess_broker import free_loopback_ports
 from streams.dev.brokers.tansu import EmbeddedTansu
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "choose_broker",
     "ensure_kafka_jars",
     "find_java",
+    "free_loopback_ports",
     "kafka_cache_dir",
     "wait_until_serving",
 ]

@@ -1,0 +1,113 @@
+"""The private names of our libraries that streams/internals uses still exist, in the shape used.
+
+Everything here fails loudly on an upgrade of faust-streaming, aiokafka or aiosmtplib that
+renames, removes or reshapes one of them, instead of the worker failing in production. The
+integration tests exercise the same code paths against a real broker and SMTP server.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import inspect
+from pathlib import Path
+
+import aiosmtplib
+import aiosmtplib.protocol
+import faust.tables.base
+import faust.transport.consumer
+import pytest
+from faust.transport.drivers import aiokafka as aiokafka_driver
+
+import streams
+
+STREAMS = Path(streams.__file__).parent
+
+
+def _parameters(function: object) -> list[str]:
+    return list(inspect.signature(function).parameters)  # type: ignore[arg-type]
+
+
+def test_faust_consumer_fetch_internals() -> None:
+    consumer = aiokafka_driver.Consumer
+    assert inspect.iscoroutinefunction(consumer._getmany)
+    assert _parameters(consumer._getmany) == ["self", "active_partitions", "timeout"]
+    assert _parameters(consumer._is_changelog_tp) == ["self", "tp"]
+    # The consumer thread is kept in ``_thread``, and it can seek and wait.
+    thread_consumer = faust.transport.consumer.ThreadDelegateConsumer
+    assert "_thread" in thread_consumer.__annotations__
+    assert _parameters(thread_consumer._new_consumer_thread) == ["self"]
+    assert inspect.iscoroutinefunction(aiokafka_driver.AIOKafkaConsumerThread.seek_wait)
+    assert _parameters(aiokafka_driver.AIOKafkaConsumerThread.seek_wait) == ["self", "partitions"]
+    # What RebalanceSafeConsumer overrides or calls, by the signatures it overrides them with.
+    assert _parameters(consumer.getmany) == ["self", "timeout"]
+    assert inspect.iscoroutinefunction(consumer.seek_to_committed)
+    assert inspect.iscoroutinefunction(consumer.perform_seek)
+    assert aiokafka_driver.Transport.Consumer is consumer
+
+
+def test_faust_table_changelog_internals() -> None:
+    collection = faust.tables.base.Collection
+    assert _parameters(collection._on_changelog_sent) == ["self", "fut"]
+    assert _parameters(collection.partition_for_key) == ["self", "key"]
+    assert isinstance(inspect.getattr_static(collection, "changelog_topic"), property)
+    assert isinstance(inspect.getattr_static(collection, "data"), property)
+
+
+@pytest.mark.asyncio
+async def test_aiosmtplib_protocol_internals() -> None:
+    protocol = aiosmtplib.protocol.SMTPProtocol(loop=asyncio.get_running_loop())
+    assert protocol._command_lock is None  # created when the connection is made
+    assert inspect.iscoroutinefunction(protocol._drain_helper)
+    assert _parameters(protocol._drain_helper) == []
+    assert "timeout" in _parameters(protocol.read_response)
+    assert _parameters(protocol.write) == ["data"]
+    normalize = aiosmtplib.protocol.normalize_message_line_endings
+    assert normalize(b"a\nb\r\nc\rd") == b"a\r\nb\r\nc\r\nd\r\n"  # CRLF line ends, CRLF last
+
+
+def test_aiosmtplib_protocol_creates_its_command_lock_on_connection() -> None:
+    source = inspect.getsource(aiosmtplib.protocol.SMTPProtocol.connection_made)
+    assert "self._command_lock = asyncio.Lock()" in source
+
+
+def _private_uses(tree: ast.AST) -> set[str]:
+    """Names starting with one underscore read off anything but ``self``/``cls``, as an
+    attribute or through ``getattr``/``hasattr`` with a literal name."""
+    found = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "hasattr", "setattr")
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+            and node.args[1].value.startswith("_")
+            and not node.args[1].value.startswith("__")
+        ):
+            found.add(node.args[1].value)
+        if not isinstance(node, ast.Attribute):
+            continue
+        name = node.attr
+        if not name.startswith("_") or name.startswith("__"):
+            continue
+        owner = node.value
+        if isinstance(owner, ast.Name) and owner.id in ("self", "cls"):
+            continue
+        found.add(name)
+    return found
+
+
+def test_library_private_names_are_used_only_behind_the_fence() -> None:
+    """Outside streams/internals, no module reaches into another object's private names
+    (other than our own objects' ``self._x``, and ``super()._x`` of a class we extend)."""
+    offenders = {}
+    for path in STREAMS.rglob("*.py"):
+        relative = path.relative_to(STREAMS)
+        if relative.parts[0] == "internals":
+            continue
+        names = _private_uses(ast.parse(path.read_text()))
+        if names:
+            offenders[str(relative)] = sorted(names)
+    assert offenders == {}
