@@ -1,10 +1,12 @@
 """Measurement: what the worker counts, and the arithmetic that turns counts into answers.
 
 :mod:`~lifecycle.measurement.counters` makes the records of the counters topic.
+:mod:`~lifecycle.measurement.retention` computes retention, churn, order and survey figures
+per period and the cohort triangle from counts and sums, and says who "a customer" is.
 :mod:`~lifecycle.measurement.ab_statistics` compares campaign variants with the control from
 per-arm aggregates (entries, conversions, revenue sums): uplifts with intervals, p-values,
-an always-valid interval, the sample-ratio check and a verdict in plain words. It is
-pure and takes plain values, so live counters and a replayed history give the same report.
+an always-valid interval, the sample-ratio check and a verdict in plain words. Both are
+pure and take plain values, so live counters and a replayed history give the same report.
 """
 
 from lifecycle.measurement.ab_statistics import (
@@ -35,11 +37,55 @@ from lifecycle.measurement.ab_statistics import (
     two_proportion_ztest,
 )
 from lifecycle.measurement.counters import CounterRecord, counter_records
+from lifecycle.measurement.retention import (
+    CohortRow,
+    CustomerFlow,
+    FlowGroup,
+    PeriodActivity,
+    PeriodFigures,
+    SurveyCounts,
+    average_ces,
+    average_order_value,
+    churn_rate,
+    cohort_triangle,
+    csat_score,
+    customer_lifetime_value,
+    expected_lifespan,
+    flow_group,
+    is_customer_at,
+    net_promoter_score,
+    period_figures,
+    purchase_frequency,
+    repeat_purchase_rate,
+    retention_rate,
+)
 
 __all__ = [
     # Counter records for the counters topic
     "CounterRecord",
     "counter_records",
+    # Retention: who is a customer, and the per-period figures
+    "CustomerFlow",
+    "FlowGroup",
+    "PeriodActivity",
+    "PeriodFigures",
+    "SurveyCounts",
+    "flow_group",
+    "is_customer_at",
+    "period_figures",
+    "retention_rate",
+    "churn_rate",
+    "repeat_purchase_rate",
+    "purchase_frequency",
+    "average_order_value",
+    "expected_lifespan",
+    "customer_lifetime_value",
+    "net_promoter_score",
+    "csat_score",
+    "average_ces",
+    # Retention: signup cohorts
+    "CohortRow",
+    "cohort_triangle",
     # A/B statistics: inputs and results
     "ArmCounts",
     "Interval",
