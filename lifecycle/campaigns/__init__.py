@@ -24,7 +24,13 @@ from lifecycle.campaigns.loading import (
     template_json_schema,
 )
 from lifecycle.campaigns.model import CONTROL, DEFAULT_VARIANT, Campaign
-from lifecycle.campaigns.records import OUTCOMES, CampaignOutput, Decision, JourneyRecord
+from lifecycle.campaigns.records import (
+    OUTCOMES,
+    Decision,
+    DecisionOutcome,
+    JourneyOutput,
+    JourneyRecord,
+)
 from lifecycle.campaigns.templates import locale_gaps
 
 __all__ = [
@@ -49,8 +55,9 @@ __all__ = [
     "ShopInfo",
     # What the runtime reports
     "OUTCOMES",
-    "CampaignOutput",
     "Decision",
+    "DecisionOutcome",
+    "JourneyOutput",
     "JourneyRecord",
     # The condition language
     "Condition",

@@ -21,9 +21,16 @@ from typing import Any, Literal
 
 from lifecycle.mail import Category, OutboxMessage
 
-__all__ = ["OUTCOMES", "CampaignOutput", "Decision", "JourneyAction", "JourneyRecord", "Outcome"]
+__all__ = [
+    "OUTCOMES",
+    "Decision",
+    "DecisionOutcome",
+    "JourneyAction",
+    "JourneyOutput",
+    "JourneyRecord",
+]
 
-Outcome = Literal[
+DecisionOutcome = Literal[
     "send",
     "holdout",
     "no_consent",
@@ -64,7 +71,7 @@ class Decision:
     campaign: str
     variant: str
     step: int
-    outcome: Outcome
+    outcome: DecisionOutcome
     template: str | None
     cause: str
     category: Category
@@ -126,4 +133,5 @@ class JourneyRecord:
         return record
 
 
-CampaignOutput = Decision | JourneyRecord
+#: Everything the journey runtime reports.
+JourneyOutput = Decision | JourneyRecord

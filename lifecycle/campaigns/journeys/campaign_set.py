@@ -45,7 +45,7 @@ from lifecycle.campaigns.context import RuntimeContext
 from lifecycle.campaigns.journeys.membership import Membership
 from lifecycle.campaigns.journeys.sending import Sending
 from lifecycle.campaigns.model import Campaign
-from lifecycle.campaigns.records import CampaignOutput
+from lifecycle.campaigns.records import JourneyOutput
 from lifecycle.campaigns.templates import TemplateSet
 from lifecycle.events import Event, OrderPlaced
 from lifecycle.signals import Signal
@@ -60,7 +60,7 @@ __all__ = ["CampaignSet", "JourneyRunner"]
 class _Round(Membership, Sending):
     """One moment for one customer: every phase, in the order the module docstring gives."""
 
-    def finish(self) -> tuple[CustomerState, list[CampaignOutput]]:
+    def finish(self) -> tuple[CustomerState, list[JourneyOutput]]:
         window = self.set.longest_cap_window(self.ctx)
         oldest = self.now - window
         sends = tuple(s for s in self.sends if s.at > oldest or s.at == self.now)
@@ -102,7 +102,7 @@ class CampaignSet:
         signals: Sequence[Signal],
         cause: str,
         ctx: RuntimeContext,
-    ) -> tuple[CustomerState, list[CampaignOutput]]:
+    ) -> tuple[CustomerState, list[JourneyOutput]]:
         """After ``event`` was applied (or detectors fired at ``now``), with its signals.
 
         ``cause`` is the event id or due cause; the causes of the signals and the event
@@ -126,7 +126,7 @@ class CampaignSet:
 
     def wake(
         self, state: CustomerState, now: datetime, ctx: RuntimeContext
-    ) -> tuple[CustomerState, list[CampaignOutput]]:
+    ) -> tuple[CustomerState, list[JourneyOutput]]:
         """Run the journey steps due at or before ``now``."""
         round_ = _Round(self, state, now, ctx)
         round_.clean_up()
@@ -155,7 +155,7 @@ class JourneyRunner:
         event: Event | None,
         signals: Sequence[Signal],
         cause: str,
-    ) -> tuple[CustomerState, list[CampaignOutput]]:
+    ) -> tuple[CustomerState, list[JourneyOutput]]:
         return self.campaigns.react(
             state, now, event=event, signals=signals, cause=cause, ctx=self.ctx
         )
@@ -165,7 +165,7 @@ class JourneyRunner:
 
     def wake(
         self, state: CustomerState, now: datetime
-    ) -> tuple[CustomerState, list[CampaignOutput]]:
+    ) -> tuple[CustomerState, list[JourneyOutput]]:
         return self.campaigns.wake(state, now, self.ctx)
 
 

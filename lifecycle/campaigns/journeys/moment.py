@@ -27,11 +27,11 @@ from lifecycle.campaigns.model import (
     WaitUntilStep,
 )
 from lifecycle.campaigns.records import (
-    CampaignOutput,
     Decision,
+    DecisionOutcome,
     JourneyAction,
+    JourneyOutput,
     JourneyRecord,
-    Outcome,
 )
 from lifecycle.customer import ATTRIBUTES, AttributeValue
 from lifecycle.events import OrderPlaced
@@ -57,7 +57,7 @@ class Moment:
         self.ctx = ctx
         self.journeys: dict[str, JourneyState] = dict(state.journeys)
         self.sends: list[SendRecord] = list(state.sends)
-        self.outputs: list[CampaignOutput] = []
+        self.outputs: list[JourneyOutput] = []
         self.tz = zone(state.profile.timezone, ctx.engine.fallback_timezone)
         self.order: OrderPlaced | None = None
         self._values: dict[str, AttributeValue] = {}
@@ -80,7 +80,7 @@ class Moment:
         action: JourneyAction,
         reason: str | None = None,
         cause: str | None = None,
-        into: list[CampaignOutput] | None = None,
+        into: list[JourneyOutput] | None = None,
     ) -> None:
         record = JourneyRecord(
             at=self.now,
@@ -99,14 +99,14 @@ class Moment:
         campaign: Campaign,
         journey: JourneyState,
         step: int,
-        outcome: Outcome,
+        outcome: DecisionOutcome,
         template: str | None,
         *,
         message: OutboxMessage | None = None,
         deferred_until: datetime | None = None,
         detail: str | None = None,
         cause: str | None = None,
-        into: list[CampaignOutput] | None = None,
+        into: list[JourneyOutput] | None = None,
     ) -> None:
         record = Decision(
             at=self.now,
@@ -149,8 +149,8 @@ class Moment:
         campaign: Campaign,
         journey: JourneyState,
         reason: str,
-        outcome: Outcome = "exited",
-        into: list[CampaignOutput] | None = None,
+        outcome: DecisionOutcome = "exited",
+        into: list[JourneyOutput] | None = None,
     ) -> JourneyState:
         """Exit a journey before its end; the step it would have run is recorded."""
         step, template = self.pending_step(campaign, journey)
@@ -163,7 +163,7 @@ class Moment:
         return ended
 
     def complete(
-        self, campaign: Campaign, journey: JourneyState, into: list[CampaignOutput] | None
+        self, campaign: Campaign, journey: JourneyState, into: list[JourneyOutput] | None
     ) -> JourneyState:
         done = journey.model_copy(
             update={

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from lifecycle.campaigns.journeys.moment import Moment
 from lifecycle.campaigns.journeys.timing import in_quiet_hours
 from lifecycle.campaigns.model import Campaign
-from lifecycle.campaigns.records import Outcome
+from lifecycle.campaigns.records import DecisionOutcome
 from lifecycle.state import JourneyState
 
 __all__ = ["SendGate"]
@@ -22,7 +22,7 @@ class SendGate(Moment):
 
     def gate(
         self, campaign: Campaign, journey: JourneyState
-    ) -> tuple[Outcome, str | datetime | None] | None:
+    ) -> tuple[DecisionOutcome, str | datetime | None] | None:
         """Why this send cannot go now (outcome, detail), or None if it may."""
         profile = self.state.profile
         marketing = campaign.category == "marketing"

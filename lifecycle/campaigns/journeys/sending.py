@@ -15,7 +15,7 @@ from lifecycle.campaigns.journeys.moment import template_for
 from lifecycle.campaigns.journeys.send_gate import SendGate
 from lifecycle.campaigns.journeys.stepping import Stepping
 from lifecycle.campaigns.model import CONTROL, Campaign, SendStep
-from lifecycle.campaigns.records import CampaignOutput
+from lifecycle.campaigns.records import JourneyOutput
 from lifecycle.campaigns.templates import message_variables
 from lifecycle.exceptions import TemplateRenderError
 from lifecycle.mail import OutboxMessage, derive_message_id
@@ -33,7 +33,7 @@ class _Contender:
     entry_of: JourneyState | None = None
     is_entry: bool = False
     #: Outputs of a new entry, emitted only if the entry stands.
-    pending: list[CampaignOutput] = field(default_factory=list)
+    pending: list[JourneyOutput] = field(default_factory=list)
 
 
 class Sending(Stepping, SendGate):
@@ -57,7 +57,7 @@ class Sending(Stepping, SendGate):
             if step is not None:
                 self.check(_Contender(campaign, journey, step), contenders)
         for campaign, journey, before in entering:
-            pending: list[CampaignOutput] = []
+            pending: list[JourneyOutput] = []
             self.journey_record(campaign.id, journey, "entered", into=pending)
             journey, step = self.advance(campaign, journey, pending)
             contender = _Contender(campaign, journey, step, before, True, pending) if step else None
@@ -101,7 +101,7 @@ class Sending(Stepping, SendGate):
             contender.pending = []
 
     def after_send(
-        self, campaign: Campaign, journey: JourneyState, into: list[CampaignOutput] | None
+        self, campaign: Campaign, journey: JourneyState, into: list[JourneyOutput] | None
     ) -> JourneyState:
         """Move past a send step (sent or skipped) and on to the next wait or the end."""
         journey = journey.model_copy(update={"step": journey.step + 1})

@@ -18,7 +18,7 @@ from lifecycle.campaigns.model import (
     WaitStep,
     WaitUntilStep,
 )
-from lifecycle.campaigns.records import CampaignOutput
+from lifecycle.campaigns.records import JourneyOutput
 from lifecycle.state import JourneyState
 
 __all__ = ["Stepping"]
@@ -28,7 +28,7 @@ class Stepping(Moment):
     """Moves journeys through their steps."""
 
     def advance(
-        self, campaign: Campaign, journey: JourneyState, into: list[CampaignOutput] | None
+        self, campaign: Campaign, journey: JourneyState, into: list[JourneyOutput] | None
     ) -> tuple[JourneyState, SendStep | None]:
         """Run from ``journey.step`` until a send (returned), a wait, or the end."""
         for condition in campaign.exit_when:

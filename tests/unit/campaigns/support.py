@@ -16,7 +16,7 @@ from typing import Any
 from lifecycle.campaigns.context import RuntimeContext, ShopInfo
 from lifecycle.campaigns.journeys.campaign_set import CampaignSet
 from lifecycle.campaigns.loading.compiler import compile_campaigns
-from lifecycle.campaigns.records import CampaignOutput, Decision, JourneyRecord
+from lifecycle.campaigns.records import Decision, JourneyOutput, JourneyRecord
 from lifecycle.config import EngineConfig
 from lifecycle.events import Event
 from lifecycle.processing.engine import Engine
@@ -72,7 +72,7 @@ class Journeys:
     )
     tick: timedelta = timedelta(hours=1)
     states: dict[str, CustomerState] = field(default_factory=dict)
-    outputs: list[CampaignOutput] = field(default_factory=list)
+    outputs: list[JourneyOutput] = field(default_factory=list)
 
     @property
     def cfg(self) -> EngineConfig:
