@@ -34,7 +34,7 @@ from lifecycle.processing import (
     sorted_history,
 )
 from lifecycle.state import CustomerState
-from streams.campaign_loading import load_campaign_runtime
+from streams.campaign_loading import load_campaign_set
 from streams.dev.traffic import generate
 from streams.settings import Settings
 
@@ -48,7 +48,7 @@ def _history(customers: int) -> list[Event]:
 def engine_throughput(customers: int) -> None:
     events = _history(customers)
     settings = Settings()
-    campaigns = load_campaign_runtime(settings)
+    campaigns = load_campaign_set(settings)
     engine = Engine(settings.engine, campaigns)
 
     start = time.perf_counter()

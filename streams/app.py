@@ -12,7 +12,8 @@ from typing import Any
 
 import faust
 
-from lifecycle.processing import CampaignRuntime, Engine
+from lifecycle.campaigns import CampaignSet
+from lifecycle.processing import Engine
 from streams.agents import EngineAgent, IngestAgent, LagGauge, OutboxAgent, RetryAgent, Ticker
 from streams.dead_letter import DeadLetters
 from streams.delivery import Delivery, FaustLedger, SmtpSender, smtp_settings
@@ -83,7 +84,7 @@ def build_faust_app(settings: Settings) -> faust.App:
     return app
 
 
-def build_worker(settings: Settings, campaigns: CampaignRuntime | None = None) -> Worker:
+def build_worker(settings: Settings, campaigns: CampaignSet | None = None) -> Worker:
     """A fully wired worker for ``settings``; ``campaigns`` defaults to no campaigns."""
     app = build_faust_app(settings)
     topics = Topics(

@@ -21,8 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle.campaigns import CampaignSet, compile_campaigns
-from lifecycle.config import EngineConfig
+from lifecycle.campaigns import CampaignSet, RuntimeContext, compile_campaigns
 from lifecycle.exceptions import CampaignError, CampaignErrors
 
 __all__ = ["CampaignFiles", "load_campaign_dir", "read_campaign_dir"]
@@ -98,7 +97,7 @@ def read_campaign_dir(directory: str | Path) -> CampaignFiles:
 
 
 def load_campaign_dir(
-    directory: str | Path, *, default_locale: str = "en", engine: EngineConfig | None = None
+    directory: str | Path, *, default_locale: str = "en", context: RuntimeContext | None = None
 ) -> CampaignSet:
     """Read and compile a campaigns directory.
 
@@ -121,7 +120,7 @@ def load_campaign_dir(
         )
     try:
         campaigns = compile_campaigns(
-            files.sources, files.templates, default_locale=default_locale, engine=engine
+            files.sources, files.templates, default_locale=default_locale, context=context
         )
     except CampaignErrors as exc:
         raise CampaignErrors([*found, *exc.errors]) from None

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lifecycle.campaigns import CampaignSet
-from lifecycle.processing import CampaignRuntime
 from streams.campaign_files import load_campaign_dir
 
 if TYPE_CHECKING:
     from streams.settings import Settings
 
-__all__ = ["load_campaign_runtime", "load_campaign_set"]
+__all__ = ["load_campaign_set"]
 
 
 def load_campaign_set(
@@ -27,7 +26,8 @@ def load_campaign_set(
     directory: str | Path | None = None,
     default_locale: str | None = None,
 ) -> CampaignSet:
-    """The compiled set; ``directory`` and ``default_locale`` override the settings.
+    """The compiled set, bound to the settings' runtime context; ``directory`` and
+    ``default_locale`` override the settings.
 
     Raises :class:`~lifecycle.exceptions.CampaignErrors` with every located problem,
     :class:`FileNotFoundError` when the directory does not exist.
@@ -37,10 +37,5 @@ def load_campaign_set(
         default_locale=(
             settings.campaign.default_locale if default_locale is None else default_locale
         ),
-        engine=settings.engine,
+        context=settings.runtime_context(),
     )
-
-
-def load_campaign_runtime(settings: Settings) -> CampaignRuntime:
-    """Raises :class:`~lifecycle.exceptions.CampaignErrors` with every located problem."""
-    return load_campaign_set(settings).runner(settings.runtime_context())

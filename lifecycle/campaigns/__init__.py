@@ -3,10 +3,10 @@
 Marketers write campaign YAML and templates (the marketer's guide in README.md); the adapter
 reads the files and calls :func:`compile_campaigns`, which returns a
 :class:`CampaignSet` or raises :class:`~lifecycle.exceptions.CampaignErrors` with
-every problem as ``FILE:LINE:COL: message``. The engine then drives the set through
-:meth:`CampaignSet.react`, :meth:`CampaignSet.next_wake` and :meth:`CampaignSet.wake`
-(or the same three on :class:`JourneyRunner`, which has the :class:`RuntimeContext`
-bound). Everything here is pure: no I/O, time is a parameter.
+every problem as ``FILE:LINE:COL: message``. The set is bound to the
+:class:`RuntimeContext` it was compiled with, and the engine drives it through
+:meth:`CampaignSet.react`, :meth:`CampaignSet.next_wake` and :meth:`CampaignSet.wake`.
+Everything here is pure: no I/O, time is a parameter.
 
 The subpackages, each behind its own front door: ``conditions`` (the condition
 language), ``templates`` (loading and rendering messages), ``loading`` (campaign files to
@@ -17,7 +17,7 @@ operator's rules), ``located`` (YAML with positions) and ``suggest`` (did-you-me
 
 from lifecycle.campaigns.conditions import Condition, parse_condition
 from lifecycle.campaigns.context import FrequencyCap, QuietHours, RuntimeContext, ShopInfo
-from lifecycle.campaigns.journeys import CampaignSet, JourneyRunner, assign_variant, bucket
+from lifecycle.campaigns.journeys import CampaignSet, assign_variant, bucket
 from lifecycle.campaigns.loading import (
     campaign_json_schema,
     compile_campaigns,
@@ -45,7 +45,6 @@ __all__ = [
     "DEFAULT_VARIANT",
     "Campaign",
     "CampaignSet",
-    "JourneyRunner",
     "assign_variant",
     "bucket",
     # The operator's rules

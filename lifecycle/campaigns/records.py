@@ -1,7 +1,7 @@
 """What the runtime reports: a decision per message considered, a record per journey move.
 
-Both satisfy the engine's ``CampaignOutput`` protocol (``message`` and ``to_record()``).
-``to_record()`` is the stable JSON shape ``lifecycle replay`` prints and counters read:
+Both (together :data:`JourneyOutput`) carry ``message`` (the outbox message of a send, else
+None) and ``to_record()``, the stable JSON shape ``lifecycle replay`` prints and counters read:
 
 * ``{"kind": "decision", "at", "customer_id", "campaign", "variant", "step", "outcome",
   "template", "cause", "category"}`` plus ``message_id`` for sends, ``deferred_until``

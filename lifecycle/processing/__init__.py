@@ -7,23 +7,14 @@ The worker, ``lifecycle replay`` and the tests all go through here, so they deci
 """
 
 from lifecycle.processing.due_index import DueIndex
-from lifecycle.processing.engine import (
-    CampaignOutput,
-    CampaignRuntime,
-    Engine,
-    NoCampaigns,
-    Outcome,
-)
+from lifecycle.processing.engine import Engine, Outcome
 from lifecycle.processing.partition import MemoryStateStore, PartitionProcessor, StateStore
 from lifecycle.processing.replay import Replay, outcome_records, signal_record, sorted_history
 from lifecycle.processing.ticks import TICK_TYPE, Tick, encode_tick, parse_engine_record
 
 __all__ = [
-    # One customer
-    "CampaignOutput",
-    "CampaignRuntime",
+    # One customer (campaigns come in as a lifecycle.campaigns.CampaignSet)
     "Engine",
-    "NoCampaigns",
     "Outcome",
     # One partition
     "DueIndex",

@@ -1,7 +1,9 @@
 """The engine: one customer, one input (an event or the passage of time), one outcome.
 
 This is the single place where detection and campaigns meet, and it is what the Faust
-agent, ``lifecycle replay`` and the tests all call, so they decide identically.
+agent, ``lifecycle replay`` and the tests all call, so they decide identically. Campaigns
+come in as a :class:`~lifecycle.campaigns.CampaignSet` (bound to its runtime context);
+without one the engine only detects.
 
 Time rule: before an event at time ``t`` is applied, everything that was due for this
 customer at or before ``t`` runs first, each at its own due time. A tick only wakes
@@ -12,72 +14,21 @@ interleave: a replay of the same history decides exactly what the live worker de
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
 
+from lifecycle.campaigns import CampaignSet, JourneyOutput
 from lifecycle.config import EngineConfig
 from lifecycle.customer import apply, is_duplicate
 from lifecycle.detection import fire_due_detectors, next_detector_due
 from lifecycle.events import Event
 from lifecycle.mail import OutboxMessage
-from lifecycle.signals import Signal, due_cause
+from lifecycle.signals import Signal
 from lifecycle.state import CustomerState
 
-__all__ = ["CampaignOutput", "CampaignRuntime", "Engine", "NoCampaigns", "Outcome"]
+__all__ = ["Engine", "Outcome"]
 
 _MAX_WAKEUPS = 10_000
-
-
-class CampaignOutput(Protocol):
-    """A decision or journey record produced by the campaign runtime."""
-
-    @property
-    def message(self) -> OutboxMessage | None: ...
-
-    def to_record(self) -> dict[str, Any]: ...
-
-
-class CampaignRuntime(Protocol):
-    def react(
-        self,
-        state: CustomerState,
-        now: datetime,
-        *,
-        event: Event | None,
-        signals: Sequence[Signal],
-        cause: str,
-    ) -> tuple[CustomerState, Sequence[CampaignOutput]]: ...
-
-    def next_wake(self, state: CustomerState) -> datetime | None: ...
-
-    def wake(
-        self, state: CustomerState, now: datetime
-    ) -> tuple[CustomerState, Sequence[CampaignOutput]]: ...
-
-
-class NoCampaigns:
-    """A runtime with no campaigns: detection only."""
-
-    def react(
-        self,
-        state: CustomerState,
-        now: datetime,
-        *,
-        event: Event | None,
-        signals: Sequence[Signal],
-        cause: str,
-    ) -> tuple[CustomerState, Sequence[CampaignOutput]]:
-        return state, ()
-
-    def next_wake(self, state: CustomerState) -> datetime | None:
-        return None
-
-    def wake(
-        self, state: CustomerState, now: datetime
-    ) -> tuple[CustomerState, Sequence[CampaignOutput]]:
-        return state, ()
 
 
 @dataclass(frozen=True)
@@ -86,7 +37,7 @@ class Outcome:
     #: ``next_due_at`` before this input, so a due index can move the customer.
     previous_due: datetime | None
     signals: tuple[Signal, ...] = ()
-    outputs: tuple[CampaignOutput, ...] = ()
+    outputs: tuple[JourneyOutput, ...] = ()
     duplicate: bool = False
     messages: tuple[OutboxMessage, ...] = field(init=False)
 
@@ -96,9 +47,10 @@ class Outcome:
 
 
 class Engine:
-    def __init__(self, config: EngineConfig, campaigns: CampaignRuntime | None = None) -> None:
+    def __init__(self, config: EngineConfig, campaigns: CampaignSet | None = None) -> None:
         self.config = config
-        self.campaigns: CampaignRuntime = campaigns or NoCampaigns()
+        #: None runs detection only (an empty set would still end the journeys it lacks).
+        self.campaigns = campaigns
 
     def handle_event(self, state: CustomerState | None, event: Event) -> Outcome:
         state = state or CustomerState.new(event.customer_id)
@@ -108,9 +60,9 @@ class Engine:
         state, signals, outputs = self._advance(state, event.occurred_at)
         state, applied = apply(state, event, self.config)
         assert state.clock is not None
-        state, reacted = self.campaigns.react(
-            state, state.clock, event=event, signals=applied, cause=event.event_id
-        )
+        reacted: list[JourneyOutput] = []
+        if self.campaigns is not None:
+            state, reacted = self.campaigns.react(state, state.clock, event=event, signals=applied)
         state = self._reschedule(state)
         return Outcome(
             state=state,
@@ -129,11 +81,8 @@ class Engine:
         )
 
     def next_due(self, state: CustomerState) -> datetime | None:
-        candidates = [
-            t
-            for t in (next_detector_due(state, self.config), self.campaigns.next_wake(state))
-            if t is not None
-        ]
+        wake = None if self.campaigns is None else self.campaigns.next_wake(state)
+        candidates = [t for t in (next_detector_due(state, self.config), wake) if t is not None]
         return min(candidates) if candidates else None
 
     def _reschedule(self, state: CustomerState) -> CustomerState:
@@ -144,9 +93,9 @@ class Engine:
 
     def _advance(
         self, state: CustomerState, until: datetime
-    ) -> tuple[CustomerState, list[Signal], list[CampaignOutput]]:
+    ) -> tuple[CustomerState, list[Signal], list[JourneyOutput]]:
         signals: list[Signal] = []
-        outputs: list[CampaignOutput] = []
+        outputs: list[JourneyOutput] = []
         # The state carries its next due time from the last step; it is recomputed after
         # every change. (Changed thresholds therefore apply to a customer from their next
         # event or wake-up on.)
@@ -157,12 +106,12 @@ class Engine:
             state, fired = fire_due_detectors(state, due, self.config)
             at = max(due, state.clock) if state.clock else due
             state = state.model_copy(update={"clock": at})
-            if fired:
-                state, reacted = self.campaigns.react(
-                    state, at, event=None, signals=fired, cause=due_cause(due)
-                )
-                outputs.extend(reacted)
-            state, woke = self.campaigns.wake(state, at)
+            woke: list[JourneyOutput] = []
+            if self.campaigns is not None:
+                if fired:
+                    state, reacted = self.campaigns.react(state, at, event=None, signals=fired)
+                    outputs.extend(reacted)
+                state, woke = self.campaigns.wake(state, at)
             signals.extend(fired)
             outputs.extend(woke)
             previous, due = due, self.next_due(state)

@@ -20,7 +20,7 @@ from lifecycle.localtime import parse_duration
 from lifecycle.processing import Engine, Replay, sorted_history
 
 if TYPE_CHECKING:
-    from lifecycle.processing import CampaignRuntime
+    from lifecycle.campaigns import CampaignSet
     from streams.settings import Settings
 
 __all__ = ["add_parser", "read_history"]
@@ -89,11 +89,11 @@ def _parse_tick(text: str) -> timedelta:
     return tick
 
 
-def _load_campaigns(settings: Settings, *, given: bool) -> CampaignRuntime:
-    from streams.campaign_loading import load_campaign_runtime
+def _load_campaigns(settings: Settings, *, given: bool) -> CampaignSet:
+    from streams.campaign_loading import load_campaign_set
 
     try:
-        return load_campaign_runtime(settings)
+        return load_campaign_set(settings)
     except OSError as exc:
         source = "--campaigns" if given else "--campaigns (default from LIFECYCLE_CAMPAIGNS_DIR)"
         reason = exc.strerror or str(exc)

@@ -37,7 +37,7 @@ def _run(args: argparse.Namespace) -> int:
     except LifecycleError as exc:
         print(f"lifecycle worker: {exc}", file=sys.stderr)
         return 2
-    run_worker(settings, campaign_set.runner(settings.runtime_context()))
+    run_worker(settings, campaign_set)
     return 0
 
 

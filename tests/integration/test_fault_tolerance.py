@@ -21,7 +21,7 @@ import pytest
 from lifecycle.events import parse_event
 from lifecycle.processing.engine import Engine
 from lifecycle.processing.replay import Replay, sorted_history
-from streams.campaign_loading import load_campaign_runtime
+from streams.campaign_loading import load_campaign_set
 from streams.settings import Settings
 from tests.factories import event_dict
 from tests.support.worker_env import ROOT
@@ -66,9 +66,7 @@ def history(customers: int, start: datetime) -> list[dict]:
 def expected_messages(events: list[dict], until: datetime) -> dict[str, str]:
     """Message-ID -> 'customer campaign step' for every email the engine decides."""
     settings = Settings(campaigns_dir=ROOT / "campaigns", campaign={"quiet_hours": None})
-    replay = Replay(
-        Engine(settings.engine, load_campaign_runtime(settings)), tick=timedelta(minutes=1)
-    )
+    replay = Replay(Engine(settings.engine, load_campaign_set(settings)), tick=timedelta(minutes=1))
     parsed = sorted_history(parse_event(json.dumps(e).encode()) for e in events)
     return {
         message.message_id: f"{message.customer_id} {message.campaign_id} {message.step}"

@@ -12,7 +12,7 @@ from lifecycle.events import parse_event
 from lifecycle.measurement.counters import counter_records
 from lifecycle.processing.engine import Engine
 from lifecycle.processing.replay import Replay, sorted_history
-from streams.campaign_loading import load_campaign_runtime
+from streams.campaign_loading import load_campaign_set
 from streams.dev.traffic import generate
 from streams.settings import Settings
 from tests.support.worker_env import ROOT
@@ -44,9 +44,7 @@ async def test_replay_decides_what_the_live_worker_decided(
     live = [json.loads(r.value) for r in await kafka_kit.read_topic(env.topic("counters"))]
 
     settings = Settings(campaigns_dir=ROOT / "campaigns")
-    replay = Replay(
-        Engine(settings.engine, load_campaign_runtime(settings)), tick=timedelta(hours=1)
-    )
+    replay = Replay(Engine(settings.engine, load_campaign_set(settings)), tick=timedelta(hours=1))
     events = sorted_history(parse_event(json.dumps(e).encode()) for e in history)
     replayed = [
         json.loads(value)

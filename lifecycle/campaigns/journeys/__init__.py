@@ -7,13 +7,12 @@ customer's own clock (:mod:`~lifecycle.campaigns.journeys.timing`).
 """
 
 from lifecycle.campaigns.journeys.assignment import BUCKETS, assign_variant, bucket
-from lifecycle.campaigns.journeys.campaign_set import CampaignSet, JourneyRunner
+from lifecycle.campaigns.journeys.campaign_set import CampaignSet
 from lifecycle.campaigns.journeys.timing import add_wait, in_quiet_hours, next_local_time
 
 __all__ = [
     # The runtime
     "CampaignSet",
-    "JourneyRunner",
     # A/B assignment
     "BUCKETS",
     "assign_variant",

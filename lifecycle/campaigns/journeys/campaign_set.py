@@ -37,9 +37,7 @@ every journey move a :class:`~lifecycle.campaigns.records.JourneyRecord`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from lifecycle.campaigns.context import RuntimeContext
 from lifecycle.campaigns.journeys.membership import Membership
@@ -51,18 +49,14 @@ from lifecycle.events import Event, OrderPlaced
 from lifecycle.signals import Signal
 from lifecycle.state import CustomerState
 
-if TYPE_CHECKING:
-    from lifecycle.processing import CampaignRuntime
-
-__all__ = ["CampaignSet", "JourneyRunner"]
+__all__ = ["CampaignSet"]
 
 
 class _Round(Membership, Sending):
     """One moment for one customer: every phase, in the order the module docstring gives."""
 
     def finish(self) -> tuple[CustomerState, list[JourneyOutput]]:
-        window = self.set.longest_cap_window(self.ctx)
-        oldest = self.now - window
+        oldest = self.now - self.set.send_window
         sends = tuple(s for s in self.sends if s.at > oldest or s.at == self.now)
         journeys = {key: self.journeys[key] for key in sorted(self.journeys)}
         if journeys == self.state.journeys and sends == self.state.sends:
@@ -72,26 +66,31 @@ class _Round(Membership, Sending):
 
 
 class CampaignSet:
-    """A compiled, validated set of campaigns and their templates; immutable and shareable."""
+    """A compiled, validated set of campaigns and their templates, bound to the
+    :class:`RuntimeContext` (the operator's rules) it runs with; immutable and shareable."""
 
-    def __init__(self, campaigns: Sequence[Campaign], templates: TemplateSet) -> None:
+    def __init__(
+        self, campaigns: Sequence[Campaign], templates: TemplateSet, context: RuntimeContext
+    ) -> None:
         #: In decision order: highest priority first, then by id.
         self.campaigns: tuple[Campaign, ...] = tuple(
             sorted(campaigns, key=lambda c: (-c.priority, c.id))
         )
         self.by_id: dict[str, Campaign] = {c.id: c for c in self.campaigns}
         self.templates = templates
-        self._campaign_window = max(
-            (c.cap.per for c in self.campaigns if c.cap is not None), default=timedelta(0)
+        self.context = context
+        #: How long send records matter (the longest cap window, a campaign's or a global
+        #: one): older ones are pruned from the state.
+        self.send_window: timedelta = max(
+            [
+                timedelta(0),
+                *(c.cap.per for c in self.campaigns if c.cap is not None),
+                *(cap.per for caps in context.caps.values() for cap in caps),
+            ]
         )
 
     def __len__(self) -> int:
         return len(self.campaigns)
-
-    def longest_cap_window(self, ctx: RuntimeContext) -> timedelta:
-        """How long send records matter: older ones are pruned from the state."""
-        windows = [cap.per for caps in ctx.caps.values() for cap in caps]
-        return max([self._campaign_window, *windows])
 
     def react(
         self,
@@ -100,16 +99,12 @@ class CampaignSet:
         *,
         event: Event | None,
         signals: Sequence[Signal],
-        cause: str,
-        ctx: RuntimeContext,
     ) -> tuple[CustomerState, list[JourneyOutput]]:
         """After ``event`` was applied (or detectors fired at ``now``), with its signals.
 
-        ``cause`` is the event id or due cause; the causes of the signals and the event
-        themselves name each entry (and so the message ids).
+        The event's id and the signals' causes name each entry (and so the message ids).
         """
-        del cause  # each match carries its own cause (event id or the signal's cause)
-        round_ = _Round(self, state, now, ctx)
+        round_ = _Round(self, state, now)
         if isinstance(event, OrderPlaced):
             round_.order = event
         round_.clean_up()
@@ -125,51 +120,11 @@ class CampaignSet:
         return min(times) if times else None
 
     def wake(
-        self, state: CustomerState, now: datetime, ctx: RuntimeContext
+        self, state: CustomerState, now: datetime
     ) -> tuple[CustomerState, list[JourneyOutput]]:
         """Run the journey steps due at or before ``now``."""
-        round_ = _Round(self, state, now, ctx)
+        round_ = _Round(self, state, now)
         round_.clean_up()
         round_.consent_exits()
         round_.run([])
         return round_.finish()
-
-    def runner(self, ctx: RuntimeContext) -> JourneyRunner:
-        """This set bound to ``ctx``: the shape ``lifecycle.processing.engine.Engine`` calls."""
-        return JourneyRunner(self, ctx)
-
-
-@dataclass(frozen=True)
-class JourneyRunner:
-    """:class:`CampaignSet` with its :class:`RuntimeContext` bound, matching the engine's
-    ``CampaignRuntime`` protocol (``react``/``next_wake``/``wake`` without ``ctx``)."""
-
-    campaigns: CampaignSet
-    ctx: RuntimeContext
-
-    def react(
-        self,
-        state: CustomerState,
-        now: datetime,
-        *,
-        event: Event | None,
-        signals: Sequence[Signal],
-        cause: str,
-    ) -> tuple[CustomerState, list[JourneyOutput]]:
-        return self.campaigns.react(
-            state, now, event=event, signals=signals, cause=cause, ctx=self.ctx
-        )
-
-    def next_wake(self, state: CustomerState) -> datetime | None:
-        return self.campaigns.next_wake(state)
-
-    def wake(
-        self, state: CustomerState, now: datetime
-    ) -> tuple[CustomerState, list[JourneyOutput]]:
-        return self.campaigns.wake(state, now, self.ctx)
-
-
-if TYPE_CHECKING:  # mypy proves the runner fits the engine's protocol
-
-    def _fits_the_engine(runner: JourneyRunner) -> CampaignRuntime:
-        return runner

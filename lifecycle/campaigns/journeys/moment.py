@@ -15,7 +15,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from lifecycle.campaigns.context import RuntimeContext
 from lifecycle.campaigns.journeys.timing import add_wait
 from lifecycle.campaigns.model import (
     CONTROL,
@@ -48,17 +47,15 @@ __all__ = ["Moment", "template_for"]
 class Moment:
     """One moment for one customer: a working copy of the journey state and the outputs."""
 
-    def __init__(
-        self, campaigns: CampaignSet, state: CustomerState, now: datetime, ctx: RuntimeContext
-    ) -> None:
+    def __init__(self, campaigns: CampaignSet, state: CustomerState, now: datetime) -> None:
         self.set = campaigns
         self.state = state
         self.now = now
-        self.ctx = ctx
+        self.ctx = campaigns.context
         self.journeys: dict[str, JourneyState] = dict(state.journeys)
         self.sends: list[SendRecord] = list(state.sends)
         self.outputs: list[JourneyOutput] = []
-        self.tz = zone(state.profile.timezone, ctx.engine.fallback_timezone)
+        self.tz = zone(state.profile.timezone, self.ctx.engine.fallback_timezone)
         self.order: OrderPlaced | None = None
         self._values: dict[str, AttributeValue] = {}
 

@@ -50,14 +50,17 @@ def compile_campaigns(
     templates: Mapping[str, str],
     *,
     default_locale: str = "en",
-    engine: EngineConfig | None = None,
+    context: RuntimeContext | None = None,
 ) -> CampaignSet:
-    """Validate and compile campaign files (``sources``) and template files.
+    """Validate and compile campaign files (``sources``) and template files into a set
+    bound to ``context`` (the operator's rules; defaults throughout when None).
 
-    ``engine`` supplies the spend tier names conditions may compare ``tier`` with.
+    ``context.engine`` supplies the spend tier names conditions may compare ``tier``
+    with; the sample render runs with ``context`` too, as the set will.
     Raises :class:`CampaignErrors` with every problem found.
     """
-    engine = engine or EngineConfig()
+    context = RuntimeContext() if context is None else context
+    engine = context.engine
     problems = Problems()
     known_values = {"tier": tuple(name for name, _ in engine.milestones.spend_tiers)}
     template_set = load_templates(templates, problems, default_locale=default_locale)
@@ -74,12 +77,11 @@ def compile_campaigns(
     _check_template_fields(loaded, template_set, problems)
     _check_layout_unsubscribe(loaded, template_set, problems)
     if not problems.errors:
-        ctx = RuntimeContext(engine=engine)
         for item in loaded:
-            _trial_render(item.campaign, template_set, ctx, problems)
+            _trial_render(item.campaign, template_set, context, problems)
     if problems.errors:
         raise CampaignErrors(problems.errors)
-    return CampaignSet([item.campaign for item in loaded], template_set)
+    return CampaignSet([item.campaign for item in loaded], template_set, context)
 
 
 def _check_ids(loaded: list[LoadedCampaign], problems: Problems) -> None:

@@ -36,9 +36,9 @@ def shipped_files() -> tuple[dict[str, str], dict[str, str]]:
     return files.sources, files.templates
 
 
-def shipped_campaigns(engine: EngineConfig | None = None) -> CampaignSet:
+def shipped_campaigns(context: RuntimeContext | None = None) -> CampaignSet:
     sources, templates = shipped_files()
-    return compile_campaigns(sources, templates, engine=engine)
+    return compile_campaigns(sources, templates, context=context)
 
 
 def simple_templates(*names: str) -> dict[str, str]:
@@ -79,7 +79,8 @@ class Journeys:
         return self.ctx.engine
 
     def run(self, events: Iterable[Event], until: datetime | None = None) -> Journeys:
-        engine = Engine(self.cfg, self.campaigns.runner(self.ctx))
+        campaigns = CampaignSet(self.campaigns.campaigns, self.campaigns.templates, self.ctx)
+        engine = Engine(self.cfg, campaigns)
         replay = Replay(engine, tick=self.tick)
         for outcome, _ in replay.outcomes(sorted_history(events), until=until):
             self.outputs.extend(outcome.outputs)

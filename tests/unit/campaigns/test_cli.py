@@ -14,7 +14,7 @@ import pytest
 from lifecycle.campaigns.loading.loader import CAMPAIGN_KEYS
 from lifecycle.exceptions import CampaignErrors
 from streams.campaign_files import read_campaign_dir
-from streams.campaign_loading import load_campaign_runtime
+from streams.campaign_loading import load_campaign_set
 from streams.cli.campaigns import add_parser, run
 from streams.settings import load_settings
 
@@ -81,7 +81,7 @@ def test_the_worker_refuses_an_invalid_set_with_the_same_messages(campaign_dir: 
     (campaign_dir / "broken.yaml").write_text("id: broken\ncategory: marketing\n")
     code, out, _ = invoke("campaigns", "validate", "campaigns")
     with pytest.raises(CampaignErrors) as caught:
-        load_campaign_runtime(load_settings())  # the worker's path: LIFECYCLE_CAMPAIGNS_DIR
+        load_campaign_set(load_settings())  # the worker's path: LIFECYCLE_CAMPAIGNS_DIR
     assert code == 1
     assert [str(e) for e in caught.value.errors] == out.splitlines()
     assert out.splitlines() == [
@@ -154,14 +154,14 @@ def test_validate_uses_the_workers_spend_tiers(
     code, out, err = invoke("campaigns", "validate", "campaigns")
     assert (code, out) == (0, "")
     assert err.startswith("ok: 9 campaigns")
-    load_campaign_runtime(load_settings())  # and the worker agrees
+    load_campaign_set(load_settings())  # and the worker agrees
 
 
 def test_without_the_setting_the_tier_is_unknown_to_both(campaign_dir: Path) -> None:
     _diamond_audience(campaign_dir)
     code, out, _ = invoke("campaigns", "validate", "campaigns")
     with pytest.raises(CampaignErrors) as caught:
-        load_campaign_runtime(load_settings())
+        load_campaign_set(load_settings())
     assert code == 1
     assert [str(e) for e in caught.value.errors] == out.splitlines()
     assert len(out.splitlines()) == 1
@@ -224,7 +224,7 @@ def test_yaml_in_a_subfolder_is_an_error_not_ignored(campaign_dir: Path) -> None
     ]
     assert err == "1 error in 1 file\n"
     with pytest.raises(CampaignErrors) as caught:  # and the worker will not start on it
-        load_campaign_runtime(load_settings())
+        load_campaign_set(load_settings())
     assert [str(e) for e in caught.value.errors] == out.splitlines()
 
 

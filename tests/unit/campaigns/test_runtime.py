@@ -453,12 +453,11 @@ def test_a_removed_or_disabled_campaign_ends_running_journeys() -> None:
     )
     wake = utc("2026-05-06T08:00:00Z")
     assert state.journeys["onboard"].wake_at == wake
-    ctx = RuntimeContext()
     other = campaigns(ONBOARD.replace("id: onboard", "id: other"))
-    _, removed = other.wake(state, wake, ctx)
+    _, removed = other.wake(state, wake)
     assert [r.to_record()["reason"] for r in removed] == ["campaign_removed"]
     disabled = campaigns(ONBOARD.replace("exit_on:", "enabled: false\n    exit_on:"))
-    after, outputs = disabled.wake(state, wake, ctx)
+    after, outputs = disabled.wake(state, wake)
     assert [o.to_record().get("outcome", o.to_record().get("action")) for o in outputs] == [
         "exited",
         "exited",
@@ -564,7 +563,7 @@ def test_state_survives_serialization_between_calls() -> None:
     assert state == run.states["c1"]
     wake = set_.next_wake(state)
     assert wake is not None
-    after, outputs = set_.wake(state, wake, ctx)
+    after, outputs = set_.wake(state, wake)
     assert [o.to_record()["outcome"] for o in outputs[:1]] == ["send"]
     assert after.journeys["onboard"].active is False
 
@@ -604,7 +603,7 @@ def test_a_journey_of_a_customer_is_not_disturbed_by_unrelated_state() -> None:
             }
         }
     )  # fmt: skip
-    after, outputs = set_.wake(state, utc("2026-05-06T08:00:00Z"), RuntimeContext())
+    after, outputs = set_.wake(state, utc("2026-05-06T08:00:00Z"))
     assert [o.to_record()["action"] for o in outputs] == ["completed"]
     assert after.journeys["onboard"].active is False
 
