@@ -32,6 +32,14 @@ One call is one *moment*. Within it, in this order:
 
 Every message considered produces a :class:`~lifecycle.campaigns.records.Decision`;
 every journey move a :class:`~lifecycle.campaigns.records.JourneyRecord`.
+
+Each phase is a module of plain functions over one
+:class:`~lifecycle.campaigns.journeys.moment.Moment` (the customer's working copy):
+phases 1 to 4 in :mod:`~lifecycle.campaigns.journeys.membership`, 5 in
+:mod:`~lifecycle.campaigns.journeys.stepping`, 6 in
+:mod:`~lifecycle.campaigns.journeys.send_gate`, and 5 to 7 with delivery in
+:mod:`~lifecycle.campaigns.journeys.sending`. :meth:`CampaignSet.react` and
+:meth:`CampaignSet.wake` below call them in this order.
 """
 
 from __future__ import annotations
@@ -40,8 +48,15 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from lifecycle.campaigns.context import RuntimeContext
-from lifecycle.campaigns.journeys.membership import Membership
-from lifecycle.campaigns.journeys.sending import Sending
+from lifecycle.campaigns.journeys.membership import (
+    end_exit_on_matches,
+    end_removed_or_disabled,
+    end_without_consent,
+    new_entries,
+    record_conversions,
+)
+from lifecycle.campaigns.journeys.moment import Moment
+from lifecycle.campaigns.journeys.sending import run_due_and_new
 from lifecycle.campaigns.model import Campaign
 from lifecycle.campaigns.records import JourneyOutput
 from lifecycle.campaigns.templates import TemplateSet
@@ -50,19 +65,6 @@ from lifecycle.signals import Signal
 from lifecycle.state import CustomerState
 
 __all__ = ["CampaignSet"]
-
-
-class _Round(Membership, Sending):
-    """One moment for one customer: every phase, in the order the module docstring gives."""
-
-    def finish(self) -> tuple[CustomerState, list[JourneyOutput]]:
-        oldest = self.now - self.set.send_window
-        sends = tuple(s for s in self.sends if s.at > oldest or s.at == self.now)
-        journeys = {key: self.journeys[key] for key in sorted(self.journeys)}
-        if journeys == self.state.journeys and sends == self.state.sends:
-            return self.state, self.outputs
-        state = self.state.model_copy(update={"journeys": journeys, "sends": sends})
-        return state, self.outputs
 
 
 class CampaignSet:
@@ -104,15 +106,14 @@ class CampaignSet:
 
         The event's id and the signals' causes name each entry (and so the message ids).
         """
-        round_ = _Round(self, state, now)
-        if isinstance(event, OrderPlaced):
-            round_.order = event
-        round_.clean_up()
-        round_.conversions(event, signals)
-        round_.exits(event, signals)
-        round_.consent_exits()
-        round_.run(round_.entries(event, signals))
-        return round_.finish()
+        order = event if isinstance(event, OrderPlaced) else None
+        moment = self._moment(state, now, order)
+        end_removed_or_disabled(moment)  # phase 1
+        record_conversions(moment, event, signals)  # phase 2
+        end_exit_on_matches(moment, event, signals)  # phase 3
+        end_without_consent(moment)
+        run_due_and_new(moment, new_entries(moment, event, signals))  # phase 4, then 5 to 7
+        return moment.finish(self.send_window)
 
     def next_wake(self, state: CustomerState) -> datetime | None:
         """The earliest time any active journey of this customer needs to run."""
@@ -123,8 +124,20 @@ class CampaignSet:
         self, state: CustomerState, now: datetime
     ) -> tuple[CustomerState, list[JourneyOutput]]:
         """Run the journey steps due at or before ``now``."""
-        round_ = _Round(self, state, now)
-        round_.clean_up()
-        round_.consent_exits()
-        round_.run([])
-        return round_.finish()
+        # Time alone matches no trigger, goal or exit_on: phases 1, 3 (consent), 5 to 7.
+        moment = self._moment(state, now, None)
+        end_removed_or_disabled(moment)
+        end_without_consent(moment)
+        run_due_and_new(moment, [])
+        return moment.finish(self.send_window)
+
+    def _moment(self, state: CustomerState, now: datetime, order: OrderPlaced | None) -> Moment:
+        return Moment(
+            state,
+            now,
+            campaigns=self.campaigns,
+            by_id=self.by_id,
+            templates=self.templates,
+            ctx=self.context,
+            order=order,
+        )

@@ -2,13 +2,18 @@
 
 Triggers, conversion goals and ``exit_on`` all match the moment's event or signals;
 entries honour ``reentry``, ``audience`` and (for marketing) consent, and pick the
-variant from the A/B hash.
+variant from the A/B hash. Each function is one phase of a moment (phases 1 to 4 of
+:mod:`~lifecycle.campaigns.journeys.campaign_set`) and changes only the moment;
+:func:`new_entries` leaves the journeys it starts to
+:func:`~lifecycle.campaigns.journeys.sending.run_due_and_new`, since a new entry whose
+first send loses the priority conflict is dropped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from lifecycle.campaigns.journeys.assignment import assign_variant
 from lifecycle.campaigns.journeys.moment import Moment
@@ -17,9 +22,26 @@ from lifecycle.events import Event
 from lifecycle.signals import Signal
 from lifecycle.state import JourneyState
 
-__all__ = ["Membership"]
+__all__ = [
+    "Entry",
+    "end_exit_on_matches",
+    "end_removed_or_disabled",
+    "end_without_consent",
+    "new_entries",
+    "record_conversions",
+]
 
 _Detail = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A journey a trigger starts at this moment, not yet among the moment's journeys."""
+
+    campaign: Campaign
+    journey: JourneyState
+    #: The journey state before this entry (None: never entered), restored if it is dropped.
+    before: JourneyState | None
 
 
 @dataclass(frozen=True)
@@ -43,115 +65,122 @@ def _match(
     return None
 
 
-class Membership(Moment):
-    """The phases that end journeys and start new ones."""
+def end_removed_or_disabled(moment: Moment) -> None:
+    """Phase 1: journeys of campaigns that were removed or disabled end."""
+    for campaign_id in sorted(moment.journeys):
+        journey = moment.journeys[campaign_id]
+        if not journey.active:
+            continue
+        campaign = moment.by_id.get(campaign_id)
+        if campaign is None:
+            # No program to name a pending step with: only the journey record.
+            ended = journey.model_copy(
+                update={
+                    "active": False,
+                    "wake_at": None,
+                    "exited_at": moment.now,
+                    "exit_reason": "campaign_removed",
+                }
+            )
+            moment.journey_record(campaign_id, ended, "exited", reason="campaign_removed")
+            moment.journeys[campaign_id] = ended
+        elif not campaign.enabled:
+            moment.journeys[campaign_id] = moment.end(campaign, journey, "campaign_disabled")
 
-    def clean_up(self) -> None:
-        for campaign_id in sorted(self.journeys):
-            journey = self.journeys[campaign_id]
-            if not journey.active:
-                continue
-            campaign = self.set.by_id.get(campaign_id)
-            if campaign is None:
-                # No program to name a pending step with: only the journey record.
-                ended = journey.model_copy(
-                    update={
-                        "active": False,
-                        "wake_at": None,
-                        "exited_at": self.now,
-                        "exit_reason": "campaign_removed",
-                    }
-                )
-                self.journey_record(campaign_id, ended, "exited", reason="campaign_removed")
-                self.journeys[campaign_id] = ended
-            elif not campaign.enabled:
-                self.journeys[campaign_id] = self.end(campaign, journey, "campaign_disabled")
 
-    def conversions(self, event: Event | None, signals: Sequence[Signal]) -> None:
-        for campaign in self.set.campaigns:
-            journey = self.journeys.get(campaign.id)
-            if (
-                journey is None
-                or campaign.conversion is None
-                or journey.converted_at is not None
-                or journey.conversion_deadline is None
-                or self.now > journey.conversion_deadline
-            ):
-                continue
-            found = _match(campaign.conversion.goals, event, signals)
-            if found is None:
-                continue
-            converted = journey.model_copy(update={"converted_at": self.now})
-            self.journeys[campaign.id] = converted
-            self.journey_record(
-                campaign.id, converted, "converted", reason=found.matcher.label, cause=found.cause
+def record_conversions(moment: Moment, event: Event | None, signals: Sequence[Signal]) -> None:
+    """Phase 2: conversion goals, for every journey still inside its window (control too)."""
+    for campaign in moment.campaigns:
+        journey = moment.journeys.get(campaign.id)
+        if (
+            journey is None
+            or campaign.conversion is None
+            or journey.converted_at is not None
+            or journey.conversion_deadline is None
+            or moment.now > journey.conversion_deadline
+        ):
+            continue
+        found = _match(campaign.conversion.goals, event, signals)
+        if found is None:
+            continue
+        converted = journey.model_copy(update={"converted_at": moment.now})
+        moment.journeys[campaign.id] = converted
+        moment.journey_record(
+            campaign.id, converted, "converted", reason=found.matcher.label, cause=found.cause
+        )
+
+
+def end_exit_on_matches(moment: Moment, event: Event | None, signals: Sequence[Signal]) -> None:
+    """Phase 3: ``exit_on`` matches end journeys."""
+    for campaign in moment.campaigns:
+        journey = moment.journeys.get(campaign.id)
+        if journey is None or not journey.active:
+            continue
+        found = _match(campaign.exit_on, event, signals)
+        if found is not None:
+            moment.journeys[campaign.id] = moment.end(
+                campaign, journey, f"exit_on:{found.matcher.label}"
             )
 
-    def exits(self, event: Event | None, signals: Sequence[Signal]) -> None:
-        for campaign in self.set.campaigns:
-            journey = self.journeys.get(campaign.id)
-            if journey is None or not journey.active:
-                continue
-            found = _match(campaign.exit_on, event, signals)
-            if found is not None:
-                self.journeys[campaign.id] = self.end(
-                    campaign, journey, f"exit_on:{found.matcher.label}"
-                )
 
-    def consent_exits(self) -> None:
-        if self.state.profile.marketing_consent:
-            return
-        for campaign in self.set.campaigns:
-            journey = self.journeys.get(campaign.id)
-            if journey is not None and journey.active and campaign.category == "marketing":
-                self.journeys[campaign.id] = self.end(
-                    campaign, journey, "no_consent", outcome="no_consent"
-                )
+def end_without_consent(moment: Moment) -> None:
+    """Phase 3: marketing journeys end when consent is gone."""
+    if moment.state.profile.marketing_consent:
+        return
+    for campaign in moment.campaigns:
+        journey = moment.journeys.get(campaign.id)
+        if journey is not None and journey.active and campaign.category == "marketing":
+            moment.journeys[campaign.id] = moment.end(
+                campaign, journey, "no_consent", outcome="no_consent"
+            )
 
-    def may_enter(self, campaign: Campaign, journey: JourneyState | None) -> bool:
-        if journey is None or journey.entries == 0:
-            return True
-        if journey.active:
-            return False
-        rule = campaign.reentry
-        if rule.max_entries is not None and journey.entries >= rule.max_entries:
-            return False
-        if rule.after is not None and journey.entered_at is not None:
-            return self.now >= journey.entered_at + rule.after
+
+def _may_enter(campaign: Campaign, journey: JourneyState | None, now: datetime) -> bool:
+    if journey is None or journey.entries == 0:
         return True
+    if journey.active:
+        return False
+    rule = campaign.reentry
+    if rule.max_entries is not None and journey.entries >= rule.max_entries:
+        return False
+    if rule.after is not None and journey.entered_at is not None:
+        return now >= journey.entered_at + rule.after
+    return True
 
-    def entries(
-        self, event: Event | None, signals: Sequence[Signal]
-    ) -> list[tuple[Campaign, JourneyState, JourneyState | None]]:
-        entering = []
-        for campaign in self.set.campaigns:
-            if not campaign.enabled:
-                continue
-            found = _match(campaign.triggers, event, signals)
-            if found is None:
-                continue
-            before = self.journeys.get(campaign.id)
-            if not self.may_enter(campaign, before):
-                continue
-            if not all(condition.evaluate(self.read) for condition in campaign.audience):
-                continue
-            variant = assign_variant(campaign.split, self.customer_id)
-            journey = JourneyState(
-                entries=(0 if before is None else before.entries) + 1,
-                active=True,
-                variant=variant,
-                step=0,
-                entered_at=self.now,
-                cause=found.cause,
-                wake_at=self.now,
-                conversion_deadline=(
-                    None if campaign.conversion is None else self.now + campaign.conversion.within
-                ),
-                trigger=found.matcher.name,
-                data=found.data,
-            )
-            if campaign.category == "marketing" and not self.state.profile.marketing_consent:
-                self.decision(campaign, journey, 0, "no_consent", None, detail="at entry")
-                continue
-            entering.append((campaign, journey, before))
-        return entering
+
+def new_entries(moment: Moment, event: Event | None, signals: Sequence[Signal]) -> list[Entry]:
+    """Phase 4: the journeys triggers start. Not while already in it, only as ``reentry``
+    allows, only if every ``audience`` condition holds, and for marketing only with
+    consent (else a ``no_consent`` decision and no entry)."""
+    entering = []
+    for campaign in moment.campaigns:
+        if not campaign.enabled:
+            continue
+        found = _match(campaign.triggers, event, signals)
+        if found is None:
+            continue
+        before = moment.journeys.get(campaign.id)
+        if not _may_enter(campaign, before, moment.now):
+            continue
+        if not all(condition.evaluate(moment.read) for condition in campaign.audience):
+            continue
+        variant = assign_variant(campaign.split, moment.customer_id)
+        journey = JourneyState(
+            entries=(0 if before is None else before.entries) + 1,
+            active=True,
+            variant=variant,
+            step=0,
+            entered_at=moment.now,
+            cause=found.cause,
+            wake_at=moment.now,
+            conversion_deadline=(
+                None if campaign.conversion is None else moment.now + campaign.conversion.within
+            ),
+            trigger=found.matcher.name,
+            data=found.data,
+        )
+        if campaign.category == "marketing" and not moment.state.profile.marketing_consent:
+            moment.decision(campaign, journey, 0, "no_consent", None, detail="at entry")
+            continue
+        entering.append(Entry(campaign, journey, before))
+    return entering

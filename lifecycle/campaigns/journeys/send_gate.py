@@ -2,54 +2,62 @@
 hours, frequency caps), checked in that order, and why not.
 
 Quiet hours defer the send to their end; the other outcomes are final for this step.
+:func:`why_not_now` is a pure function of the customer's profile and send records, the
+time and the operator's rules; it changes nothing (the caller records its answer).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from lifecycle.campaigns.journeys.moment import Moment
+from lifecycle.campaigns.context import RuntimeContext
 from lifecycle.campaigns.journeys.timing import in_quiet_hours
 from lifecycle.campaigns.model import Campaign
 from lifecycle.campaigns.records import DecisionOutcome
-from lifecycle.state import JourneyState
+from lifecycle.state import Profile, SendRecord
 
-__all__ = ["SendGate"]
+__all__ = ["Blocked", "why_not_now"]
+
+#: Why a send cannot go now: the outcome, and its detail (the end of the quiet hours for
+#: ``quiet_hours``, the suppression reason or the full cap for the others, or None).
+Blocked = tuple[DecisionOutcome, str | datetime | None]
 
 
-class SendGate(Moment):
-    """Checks each send against the customer's consent and the send limits."""
-
-    def gate(
-        self, campaign: Campaign, journey: JourneyState
-    ) -> tuple[DecisionOutcome, str | datetime | None] | None:
-        """Why this send cannot go now (outcome, detail), or None if it may."""
-        profile = self.state.profile
-        marketing = campaign.category == "marketing"
-        if marketing and not profile.marketing_consent:
-            return "no_consent", None
-        if not profile.email:
-            return "no_address", None
-        if marketing and profile.suppressed_reason is not None:
-            return "suppressed", profile.suppressed_reason
-        quiet = self.ctx.quiet_hours
-        if quiet is not None and campaign.category in quiet.categories:
-            until = in_quiet_hours(self.now, quiet.start, quiet.end, self.tz)
-            if until is not None:
-                return "quiet_hours", until
-        for cap in self.ctx.caps_for(campaign.category):
-            since = self.now - cap.per
-            count = sum(1 for s in self.sends if s.category == campaign.category and s.at > since)
-            if count >= cap.messages:
-                return "capped", f"{campaign.category}: {cap.messages} per {_span(cap.per)}"
-        if campaign.cap is not None:
-            since = self.now - campaign.cap.per
-            count = sum(1 for s in self.sends if s.campaign == campaign.id and s.at > since)
-            if count >= campaign.cap.messages:
-                return "capped", (
-                    f"campaign: {campaign.cap.messages} per {_span(campaign.cap.per)}"
-                )
-        return None
+def why_not_now(
+    campaign: Campaign,
+    *,
+    profile: Profile,
+    sends: Sequence[SendRecord],
+    now: datetime,
+    tz: ZoneInfo,
+    ctx: RuntimeContext,
+) -> Blocked | None:
+    """Why a send of ``campaign`` cannot go at ``now``, or None if it may."""
+    marketing = campaign.category == "marketing"
+    if marketing and not profile.marketing_consent:
+        return "no_consent", None
+    if not profile.email:
+        return "no_address", None
+    if marketing and profile.suppressed_reason is not None:
+        return "suppressed", profile.suppressed_reason
+    quiet = ctx.quiet_hours
+    if quiet is not None and campaign.category in quiet.categories:
+        until = in_quiet_hours(now, quiet.start, quiet.end, tz)
+        if until is not None:
+            return "quiet_hours", until
+    for cap in ctx.caps_for(campaign.category):
+        since = now - cap.per
+        count = sum(1 for s in sends if s.category == campaign.category and s.at > since)
+        if count >= cap.messages:
+            return "capped", f"{campaign.category}: {cap.messages} per {_span(cap.per)}"
+    if campaign.cap is not None:
+        since = now - campaign.cap.per
+        count = sum(1 for s in sends if s.campaign == campaign.id and s.at > since)
+        if count >= campaign.cap.messages:
+            return "capped", f"campaign: {campaign.cap.messages} per {_span(campaign.cap.per)}"
+    return None
 
 
 def _span(duration: timedelta) -> str:

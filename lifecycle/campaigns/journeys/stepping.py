@@ -2,7 +2,8 @@
 
 A journey runs until it reaches a send (handed back to be gated), a wait (which sets
 its wake time) or its end; ``exit_when`` is checked first each time it runs, and
-``if`` steps branch on attributes read in this moment.
+``if`` steps branch on attributes read in this moment. Outputs go to ``into`` when given
+(a new entry's, held until the entry stands), else to the moment's.
 """
 
 from __future__ import annotations
@@ -21,41 +22,38 @@ from lifecycle.campaigns.model import (
 from lifecycle.campaigns.records import JourneyOutput
 from lifecycle.state import JourneyState
 
-__all__ = ["Stepping"]
+__all__ = ["advance"]
 
 
-class Stepping(Moment):
-    """Moves journeys through their steps."""
-
-    def advance(
-        self, campaign: Campaign, journey: JourneyState, into: list[JourneyOutput] | None
-    ) -> tuple[JourneyState, SendStep | None]:
-        """Run from ``journey.step`` until a send (returned), a wait, or the end."""
-        for condition in campaign.exit_when:
-            if condition.evaluate(self.read):
-                return self.end(campaign, journey, f"exit_when:{condition}", into=into), None
-        for _ in range(len(campaign.steps) + 1):
-            if journey.step >= len(campaign.steps):
-                return self.complete(campaign, journey, into), None
-            step = campaign.steps[journey.step]
-            if isinstance(step, SendStep):
-                return journey, step
-            if isinstance(step, WaitStep | WaitUntilStep):
-                if isinstance(step, WaitStep):
-                    wake = add_wait(self.now, step.duration, self.tz, calendar=step.calendar)
-                else:
-                    wake = next_local_time(self.now, step.at, self.tz, step.weekdays)
-                journey = journey.model_copy(update={"step": journey.step + 1, "wake_at": wake})
-                if wake > self.now:
-                    return journey, None
-                continue  # the clock already shows that time: no wait at all
-            if isinstance(step, BranchStep):
-                taken = step.condition.evaluate(self.read)
-                target = journey.step + 1 if taken else step.else_step
-                journey = journey.model_copy(update={"step": target})
-            elif isinstance(step, JumpStep):
-                journey = journey.model_copy(update={"step": step.target})
+def advance(
+    moment: Moment, campaign: Campaign, journey: JourneyState, into: list[JourneyOutput] | None
+) -> tuple[JourneyState, SendStep | None]:
+    """Run from ``journey.step`` until a send (returned), a wait, or the end."""
+    for condition in campaign.exit_when:
+        if condition.evaluate(moment.read):
+            return moment.end(campaign, journey, f"exit_when:{condition}", into=into), None
+    for _ in range(len(campaign.steps) + 1):
+        if journey.step >= len(campaign.steps):
+            return moment.complete(campaign, journey, into), None
+        step = campaign.steps[journey.step]
+        if isinstance(step, SendStep):
+            return journey, step
+        if isinstance(step, WaitStep | WaitUntilStep):
+            if isinstance(step, WaitStep):
+                wake = add_wait(moment.now, step.duration, moment.tz, calendar=step.calendar)
             else:
-                assert isinstance(step, StopStep)
-                return self.complete(campaign, journey, into), None
-        raise AssertionError("programs only jump forward")  # pragma: no cover
+                wake = next_local_time(moment.now, step.at, moment.tz, step.weekdays)
+            journey = journey.model_copy(update={"step": journey.step + 1, "wake_at": wake})
+            if wake > moment.now:
+                return journey, None
+            continue  # the clock already shows that time: no wait at all
+        if isinstance(step, BranchStep):
+            taken = step.condition.evaluate(moment.read)
+            target = journey.step + 1 if taken else step.else_step
+            journey = journey.model_copy(update={"step": target})
+        elif isinstance(step, JumpStep):
+            journey = journey.model_copy(update={"step": step.target})
+        else:
+            assert isinstance(step, StopStep)
+            return moment.complete(campaign, journey, into), None
+    raise AssertionError("programs only jump forward")  # pragma: no cover
