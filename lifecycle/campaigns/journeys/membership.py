@@ -74,14 +74,7 @@ def end_removed_or_disabled(moment: Moment) -> None:
         campaign = moment.by_id.get(campaign_id)
         if campaign is None:
             # No program to name a pending step with: only the journey record.
-            ended = journey.model_copy(
-                update={
-                    "active": False,
-                    "wake_at": None,
-                    "exited_at": moment.now,
-                    "exit_reason": "campaign_removed",
-                }
-            )
+            ended = moment.closed(journey, "campaign_removed")
             moment.journey_record(campaign_id, ended, "exited", reason="campaign_removed")
             moment.journeys[campaign_id] = ended
         elif not campaign.enabled:

@@ -157,25 +157,22 @@ class Moment:
         step, template = _pending_step(campaign, journey)
         if step:
             self.decision(campaign, journey, step, outcome, template, detail=reason, into=into)
-        ended = journey.model_copy(
-            update={"active": False, "wake_at": None, "exited_at": self.now, "exit_reason": reason}
-        )
+        ended = self.closed(journey, reason)
         self.journey_record(campaign.id, ended, "exited", reason=reason, into=into)
         return ended
 
     def complete(
         self, campaign: Campaign, journey: JourneyState, into: list[JourneyOutput] | None
     ) -> JourneyState:
-        done = journey.model_copy(
-            update={
-                "active": False,
-                "wake_at": None,
-                "exited_at": self.now,
-                "exit_reason": "completed",
-            }
-        )
+        done = self.closed(journey, "completed")
         self.journey_record(campaign.id, done, "completed", into=into)
         return done
+
+    def closed(self, journey: JourneyState, reason: str) -> JourneyState:
+        """``journey`` ended now for ``reason``; nothing is recorded."""
+        return journey.model_copy(
+            update={"active": False, "wake_at": None, "exited_at": self.now, "exit_reason": reason}
+        )
 
     def conflict_wake(self) -> datetime:
         """When a send that lost a priority conflict tries again."""
