@@ -17,7 +17,7 @@ from lifecycle.processing import Engine
 from streams.agents import EngineAgent, IngestAgent, LagGauge, OutboxAgent, RetryAgent, Ticker
 from streams.dead_letter import DeadLetters
 from streams.delivery import Delivery, FaustLedger, SmtpSender, smtp_settings
-from streams.internals import use_rebalance_safe_transport
+from streams.internals import use_safe_transport
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 from streams.tables import RawTableStore, TableStateStore
@@ -79,8 +79,9 @@ def build_faust_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.kafka_session_timeout_seconds,
         broker_heartbeat_interval=max(0.5, settings.kafka_session_timeout_seconds / 5),
     )
-    # Faust loses records that arrive while the group rebalances; see the module.
-    use_rebalance_safe_transport(app)
+    # Faust loses records around rebalances and commits ahead of its table writes; see
+    # streams.internals.transport.
+    use_safe_transport(app)
     return app
 
 

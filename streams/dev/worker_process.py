@@ -156,7 +156,12 @@ class WorkerProcess:
     async def wait_metric(
         self, name: str, predicate: Callable[[float], bool], *, within: float = 60.0, **labels: str
     ) -> float:
-        return await wait_for(lambda: self.metric(name, **labels), predicate, within=within)
+        try:
+            return await wait_for(lambda: self.metric(name, **labels), predicate, within=within)
+        except TimeoutError as exc:
+            # What the worker said is what tells a slow worker from a stuck one.
+            tail = self.log_tail()
+            raise TimeoutError(f"{exc}\n--- worker log ({self.log_path}) ---\n{tail}") from None
 
     def log_tail(self, lines: int = 60) -> str:
         if not self.log_path.exists():

@@ -5,21 +5,23 @@ the worker must do (keep records across a rebalance, await one changelog write, 
 SMTP's final dot). Each such use lives in a module here and nowhere else, and
 ``tests/unit/test_library_internals.py`` asserts that every private name used still
 exists with the expected shape in the installed versions, so an upgrade fails loudly.
+One module here overrides public methods only, but changes Faust's behaviour as deeply
+(a flush before each commit that really drains), so it lives behind the same fence.
 """
 
 from streams.internals.changelog import put_acknowledged
-from streams.internals.rebalance_safe_consumer import (
-    RebalanceSafeConsumer,
-    RebalanceSafeTransport,
-    use_rebalance_safe_transport,
-)
+from streams.internals.draining_producer import DrainingProducer, OutstandingRecords
+from streams.internals.rebalance_safe_consumer import RebalanceSafeConsumer
 from streams.internals.smtp_data import data_in_steps, normalize_message_line_endings
+from streams.internals.transport import SafeTransport, use_safe_transport
 
 __all__ = [
-    # faust: keep fetched records out of a rebalance
+    # faust: the transport, with records kept across rebalances and flushes that drain
+    "DrainingProducer",
+    "OutstandingRecords",
     "RebalanceSafeConsumer",
-    "RebalanceSafeTransport",
-    "use_rebalance_safe_transport",
+    "SafeTransport",
+    "use_safe_transport",
     # faust: one table write acknowledged by the broker
     "put_acknowledged",
     # aiosmtplib: DATA with a hook before the final dot

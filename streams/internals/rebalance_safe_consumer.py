@@ -43,11 +43,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Set
 from typing import Any
 
-import faust
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, Message
 
-__all__ = ["RebalanceSafeConsumer", "RebalanceSafeTransport", "use_rebalance_safe_transport"]
+__all__ = ["RebalanceSafeConsumer"]
 
 #: How often the fetch loop looks again while it has nothing it may fetch.
 _IDLE_POLL_SECONDS = 0.1
@@ -114,12 +113,3 @@ class RebalanceSafeConsumer(aiokafka_driver.Consumer):
                 # ListOffsets answer behind the fetch long-poll, up to fetch_max_wait_ms.)
                 await self._thread.seek_wait(dict.fromkeys(never_committed, 0))
         return committed
-
-
-class RebalanceSafeTransport(aiokafka_driver.Transport):
-    Consumer = RebalanceSafeConsumer
-
-
-def use_rebalance_safe_transport(app: faust.App) -> None:
-    """Give ``app`` the transport with :class:`RebalanceSafeConsumer`; call before it starts."""
-    app.transport = RebalanceSafeTransport(app.conf.broker_consumer, app)

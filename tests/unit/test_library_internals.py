@@ -46,6 +46,26 @@ def test_faust_consumer_fetch_internals() -> None:
     assert aiokafka_driver.Transport.Consumer is consumer
 
 
+def test_faust_producer_methods_the_draining_producer_overrides() -> None:
+    producer = aiokafka_driver.Producer
+    assert _parameters(producer.send_soon) == ["self", "fut"]
+    assert inspect.iscoroutinefunction(producer.send)
+    assert _parameters(producer.send)[:7] == [
+        "self",
+        "topic",
+        "key",
+        "value",
+        "partition",
+        "timestamp",
+        "headers",
+    ]
+    assert inspect.iscoroutinefunction(producer.flush)
+    assert _parameters(producer.__post_init__) == ["self"]
+    # Faust commits right after this flush (the reason the override exists).
+    commit = inspect.getsource(faust.transport.consumer.Consumer._commit_offsets)
+    assert "await self.app.producer.flush()" in commit
+
+
 def test_faust_table_changelog_internals() -> None:
     collection = faust.tables.base.Collection
     assert _parameters(collection._on_changelog_sent) == ["self", "fut"]
