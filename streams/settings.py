@@ -99,10 +99,10 @@ class Settings(BaseSettings):
     topic_logins: TopicName = "shop.logins"
     topic_support: TopicName = "shop.support"
     topic_customer_events: TopicName = "lifecycle.customer-events"
-    topic_outbox: TopicName = "lifecycle.mail.outbox"
-    topic_outbox_retry: TopicName = "lifecycle.mail.outbox-retry"
+    topic_outbox: TopicName = "lifecycle.outbox"
+    topic_outbox_retry: TopicName = "lifecycle.outbox-retry"
     topic_dead_letter: TopicName = "lifecycle.dead-letter"
-    topic_counters: TopicName = "lifecycle.measurement.counters"
+    topic_counters: TopicName = "lifecycle.counters"
 
     #: At most 512 KiB: a dead-lettered record (its bytes plus headers) must still fit the
     #: producer's and the broker's default 1 MB message limit.
