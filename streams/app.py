@@ -16,7 +16,7 @@ from lifecycle.campaigns import CampaignSet
 from lifecycle.processing import Engine
 from streams.agents import EngineAgent, IngestAgent, LagGauge, OutboxAgent, RetryAgent, Ticker
 from streams.dead_letter import DeadLetters
-from streams.delivery import Delivery, FaustLedger, SmtpSender, smtp_settings
+from streams.delivery import Delivery, FaustLedger, SmtpSender
 from streams.internals import use_safe_transport
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
@@ -72,8 +72,8 @@ def build_faust_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         web_enabled=True,
-        web_host=settings.web_host,
-        web_port=settings.web_port,
+        web_host=settings.web.host,
+        web_port=settings.web.port,
         web_in_thread=False,
         table_standby_replicas=0,
         broker_session_timeout=settings.kafka_session_timeout_seconds,
@@ -88,13 +88,14 @@ def build_faust_app(settings: Settings) -> faust.App:
 def build_worker(settings: Settings, campaigns: CampaignSet | None = None) -> Worker:
     """A fully wired worker for ``settings``; ``campaigns`` defaults to no campaigns."""
     app = build_faust_app(settings)
+    names = settings.topics
     topics = Topics(
-        sources=tuple(_raw_topic(app, n, settings, internal=False) for n in settings.source_topics),
-        customer_events=_raw_topic(app, settings.topic_customer_events, settings, internal=True),
-        outbox=_raw_topic(app, settings.topic_outbox, settings, internal=True),
-        outbox_retry=_raw_topic(app, settings.topic_outbox_retry, settings, internal=True),
-        dead_letter=_raw_topic(app, settings.topic_dead_letter, settings, internal=True),
-        counters=_raw_topic(app, settings.topic_counters, settings, internal=True),
+        sources=tuple(_raw_topic(app, n, settings, internal=False) for n in names.sources),
+        customer_events=_raw_topic(app, names.customer_events, settings, internal=True),
+        outbox=_raw_topic(app, names.outbox, settings, internal=True),
+        outbox_retry=_raw_topic(app, names.outbox_retry, settings, internal=True),
+        dead_letter=_raw_topic(app, names.dead_letter, settings, internal=True),
+        counters=_raw_topic(app, names.counters, settings, internal=True),
     )
     tables = Tables(
         customer_state=_raw_table(
@@ -145,7 +146,7 @@ def _register_agents(worker: Worker) -> None:
         settings,
         ledger=FaustLedger(tables.delivery_ledger),
         expiry_store=RawTableStore(tables.delivery_ledger),
-        new_sender=lambda: SmtpSender(smtp_settings(settings)),
+        new_sender=lambda: SmtpSender(settings.smtp),
         retry_topic=topics.outbox_retry,
         customer_events=topics.customer_events,
         dead_letters=worker.dead_letters,

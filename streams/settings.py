@@ -1,6 +1,13 @@
 """Worker settings from the environment (prefix ``LIFECYCLE_``), validated once at start-up.
 
-Nested engine thresholds use a double underscore:
+Settings are grouped in nested models, each reused where it is needed rather than copied
+field by field: :class:`SmtpSettings` is what the SMTP sender takes, ``campaign`` is the
+:class:`~lifecycle.campaigns.CampaignRules` the journey runtime reads, ``topics``, ``web``,
+``unsubscribe`` and ``delivery`` are what their agents and routes read. The documented
+variable names stay flat (``LIFECYCLE_SMTP_HOST``, ``LIFECYCLE_TOPIC_OUTBOX``,
+``LIFECYCLE_PUBLIC_BASE_URL``): :data:`FLAT_VARIABLES` maps each to its nested field, for
+the environment, for keyword arguments and for error messages. Engine thresholds and
+campaign rules nest with a double underscore:
 ``LIFECYCLE_ENGINE__STAGES__AT_RISK_AFTER_DAYS=45``. Secrets are ``SecretStr`` and print
 as ``**********``. A bad value stops start-up with a message naming the variable.
 """
@@ -11,30 +18,49 @@ import importlib.util
 import json
 import os
 import re
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
+    BeforeValidator,
     Field,
     SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from pydantic_settings import SettingsError as UnparsableSetting
 
-from lifecycle.campaigns import FrequencyCap, QuietHours, RuntimeContext, ShopInfo
+from lifecycle.campaigns import CampaignRules, RuntimeContext
 from lifecycle.config import EngineConfig
 from lifecycle.exceptions import LifecycleError
-from lifecycle.localtime import parse_duration
+from lifecycle.mail import Mailbox
+from lifecycle.values import FrozenModel
 
-__all__ = ["ENV_PREFIX", "Settings", "SettingsError", "load_settings"]
+__all__ = [
+    "ENV_PREFIX",
+    "FLAT_VARIABLES",
+    "DeliverySettings",
+    "Settings",
+    "SettingsError",
+    "SmtpSettings",
+    "TlsMode",
+    "TopicSettings",
+    "UnsubscribeSettings",
+    "WebSettings",
+    "documented_variables",
+    "load_settings",
+]
 
 ENV_PREFIX = "LIFECYCLE_"
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -42,43 +68,197 @@ _UNPARSABLE_FIELD = re.compile(r'for field "([a-z_]+)"')
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 TopicName = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")]
+TlsMode = Literal["none", "starttls", "tls"]
+
+_DEFAULT_SMTP_PORTS: dict[str, int] = {"none": 25, "starttls": 587, "tls": 465}
 
 
 class SettingsError(LifecycleError):
     """One line per bad setting, each naming its environment variable."""
 
 
-def _mailbox(value: str) -> str:
-    _, address = parseaddr(value)
+def _mailbox(value: object) -> object:
+    """``"Shop <hello@shop.example>"`` -> :class:`~lifecycle.mail.Mailbox`, parsed once."""
+    if not isinstance(value, str):
+        return value
+    name, address = parseaddr(value)
     if "@" not in address or any(c in value for c in "\r\n"):
         raise ValueError("must be an address like 'Shop <hello@shop.example>'")
-    return value
+    return Mailbox(address=address, name=name or None)
 
 
-class CampaignSettings(BaseModel):
-    """Operator rules over all campaigns: ``LIFECYCLE_CAMPAIGN__QUIET_HOURS__START=22:00``."""
+MailboxSetting = Annotated[Mailbox, BeforeValidator(_mailbox)]
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    caps: dict[Literal["marketing", "transactional"], tuple[FrequencyCap, ...]] = (
-        RuntimeContext().caps
+class SmtpSettings(FrozenModel):
+    """How to reach the SMTP server: what :class:`~streams.delivery.SmtpSender` takes.
+
+    ``password`` is a SecretStr: it never shows in a repr.
+    """
+
+    host: str = "localhost"
+    port: Port | None = Field(default=None, description="default by tls_mode")
+    tls_mode: TlsMode = "none"
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout: float = Field(default=30.0, gt=0, le=600, description="seconds, per SMTP command")
+    pool_size: int = Field(default=4, ge=1, le=64)
+    max_per_second: float | None = Field(default=None, gt=0, description="None: no limit")
+    burst: int = Field(default=1, ge=1, description="sends allowed at once by the rate limit")
+    idle_check_after: float = Field(
+        default=10.0, ge=0, description="NOOP a pooled connection idle this long before use"
     )
-    quiet_hours: QuietHours | None = QuietHours()
-    conflict_delay: timedelta = timedelta(days=1)
-    shop: ShopInfo = ShopInfo()
-    default_currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
-    default_locale: str = "en"
+    local_hostname: str | None = Field(default=None, description="EHLO name; default: FQDN")
+    ca_file: Path | None = Field(default=None, description="PEM bundle to verify the server")
 
-    @field_validator("conflict_delay", mode="before")
+    @property
+    def effective_port(self) -> int:
+        return self.port if self.port is not None else _DEFAULT_SMTP_PORTS[self.tls_mode]
+
+    @model_validator(mode="after")
+    def _credentials_together(self) -> SmtpSettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError(
+                "set both LIFECYCLE_SMTP_USERNAME and LIFECYCLE_SMTP_PASSWORD, or neither"
+            )
+        if self.username is not None and self.tls_mode == "none":
+            raise ValueError(
+                "LIFECYCLE_SMTP_TLS=none would send the password in clear text; use starttls or tls"
+            )
+        return self
+
+
+class DeliverySettings(FrozenModel):
+    """What delivery does with a message: who it is from, retries, when it is too late."""
+
+    mail_from: MailboxSetting = Mailbox(address="lifecycle@localhost", name="Lifecycle")
+    reply_to: MailboxSetting | None = None
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    retry_base_seconds: Annotated[float, Field(gt=0)] = 2.0
+    retry_cap_seconds: Annotated[float, Field(gt=0)] = 600.0
+    #: An email decided longer ago than this is not sent (a backfill of old history, a
+    #: worker catching up after days down); 0 sends whatever the delay.
+    max_send_delay_hours: Annotated[float, Field(ge=0)] = 72.0
+
+    @property
+    def max_send_delay(self) -> timedelta | None:
+        hours = self.max_send_delay_hours
+        return None if hours == 0 else timedelta(hours=hours)
+
+
+class TopicSettings(FrozenModel):
+    customers: TopicName = "shop.customers"
+    orders: TopicName = "shop.orders"
+    logins: TopicName = "shop.logins"
+    support: TopicName = "shop.support"
+    customer_events: TopicName = "lifecycle.customer-events"
+    outbox: TopicName = "lifecycle.outbox"
+    outbox_retry: TopicName = "lifecycle.outbox-retry"
+    dead_letter: TopicName = "lifecycle.dead-letter"
+    counters: TopicName = "lifecycle.counters"
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The shop's own topics, read only."""
+        return (self.customers, self.orders, self.logins, self.support)
+
+
+class WebSettings(FrozenModel):
+    host: str = "127.0.0.1"
+    port: Port = 6066
+    #: Public base URL of the web server, used in unsubscribe links.
+    public_base_url: str = "http://localhost:6066"
+
+    @field_validator("public_base_url")
     @classmethod
-    def _duration(cls, value: object) -> object:
-        return parse_duration(value) if isinstance(value, str) and value[-1:].isalpha() else value
+    def _check_base_url(cls, value: str) -> str:
+        url = urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError("must be an absolute URL like https://mail.shop.example")
+        if url.scheme == "http" and url.hostname not in _LOOPBACK_HOSTS:
+            raise ValueError(
+                "must use https (unsubscribe links carry a token; plain http is allowed only"
+                " for localhost)"
+            )
+        return value.rstrip("/")
+
+
+class UnsubscribeSettings(FrozenModel):
+    secret: SecretStr | None = None
+    mailto: str | None = None
+    max_age_days: Annotated[int, Field(ge=1)] = 365
+
+    @field_validator("mailto")
+    @classmethod
+    def _check_mailto(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        address = value.removeprefix("mailto:")
+        if not re.fullmatch(r"[^@\s?&<>\"]+@[A-Za-z0-9.-]+", address):
+            raise ValueError("must be a plain address like unsubscribe@shop.example")
+        return address
+
+
+#: Every documented flat variable (without the prefix) and the nested field it sets.
+FLAT_VARIABLES: dict[str, tuple[str, str]] = {
+    "SMTP_HOST": ("smtp", "host"),
+    "SMTP_PORT": ("smtp", "port"),
+    "SMTP_USERNAME": ("smtp", "username"),
+    "SMTP_PASSWORD": ("smtp", "password"),
+    "SMTP_TLS": ("smtp", "tls_mode"),
+    "SMTP_TIMEOUT_SECONDS": ("smtp", "timeout"),
+    "SMTP_POOL_SIZE": ("smtp", "pool_size"),
+    "SMTP_RATE_LIMIT_PER_SECOND": ("smtp", "max_per_second"),
+    "SMTP_CA_FILE": ("smtp", "ca_file"),
+    "SMTP_MAX_ATTEMPTS": ("delivery", "max_attempts"),
+    "SMTP_RETRY_BASE_SECONDS": ("delivery", "retry_base_seconds"),
+    "SMTP_RETRY_CAP_SECONDS": ("delivery", "retry_cap_seconds"),
+    "MAX_SEND_DELAY_HOURS": ("delivery", "max_send_delay_hours"),
+    "MAIL_FROM": ("delivery", "mail_from"),
+    "MAIL_REPLY_TO": ("delivery", "reply_to"),
+    **{f"TOPIC_{name.upper()}": ("topics", name) for name in TopicSettings.model_fields},
+    "WEB_HOST": ("web", "host"),
+    "WEB_PORT": ("web", "port"),
+    "PUBLIC_BASE_URL": ("web", "public_base_url"),
+    "UNSUBSCRIBE_SECRET": ("unsubscribe", "secret"),
+    "UNSUBSCRIBE_MAILTO": ("unsubscribe", "mailto"),
+    "UNSUBSCRIBE_MAX_AGE_DAYS": ("unsubscribe", "max_age_days"),
+}
+_FLAT_BY_PATH = {path: ENV_PREFIX + name for name, path in FLAT_VARIABLES.items()}
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{"SMTP_HOST": "x"}`` (any case) -> ``{"smtp": {"host": "x"}}``; others are dropped."""
+    nested: dict[str, dict[str, Any]] = {}
+    for name, value in flat.items():
+        path = FLAT_VARIABLES.get(name.upper())
+        if path is not None:
+            group, field = path
+            nested.setdefault(group, {})[field] = value
+    return nested
+
+
+class _FlatEnvironment(PydanticBaseSettingsSource):
+    """The documented flat variables, read from the environment into their nested fields."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything is done in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        prefixed = {
+            name[len(ENV_PREFIX) :]: value
+            for name, value in os.environ.items()
+            if name.upper().startswith(ENV_PREFIX)
+        }
+        return _nest(prefixed)
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
+        # A variable that sets one field of a group keeps the group's other defaults.
+        nested_model_default_partial_update=True,
         frozen=True,
         extra="ignore",
         case_sensitive=False,
@@ -94,15 +274,7 @@ class Settings(BaseSettings):
     #: join on Tansu, which holds a joining member for half of it.
     kafka_session_timeout_seconds: Annotated[float, Field(ge=1, le=1800)] = 10.0
 
-    topic_customers: TopicName = "shop.customers"
-    topic_orders: TopicName = "shop.orders"
-    topic_logins: TopicName = "shop.logins"
-    topic_support: TopicName = "shop.support"
-    topic_customer_events: TopicName = "lifecycle.customer-events"
-    topic_outbox: TopicName = "lifecycle.outbox"
-    topic_outbox_retry: TopicName = "lifecycle.outbox-retry"
-    topic_dead_letter: TopicName = "lifecycle.dead-letter"
-    topic_counters: TopicName = "lifecycle.counters"
+    topics: TopicSettings = TopicSettings()
 
     #: At most 512 KiB: a dead-lettered record (its bytes plus headers) must still fit the
     #: producer's and the broker's default 1 MB message limit.
@@ -110,40 +282,17 @@ class Settings(BaseSettings):
     tick_interval_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
     due_bucket_seconds: Annotated[int, Field(ge=1, le=86400)] = 60
 
-    smtp_host: str = "localhost"
-    #: Default by ``smtp_tls``: 25 for none, 587 for starttls, 465 for tls.
-    smtp_port: Port | None = None
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_tls: Literal["none", "starttls", "tls"] = "none"
-    smtp_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
     #: Two agents send (outbox and retry), one email at a time each: 2 connections suffice.
-    smtp_pool_size: Annotated[int, Field(ge=1, le=64)] = 2
-    smtp_rate_limit_per_second: Annotated[float, Field(gt=0)] = 50.0
-    smtp_max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
-    smtp_retry_base_seconds: Annotated[float, Field(gt=0)] = 2.0
-    smtp_retry_cap_seconds: Annotated[float, Field(gt=0)] = 600.0
-    #: An email decided longer ago than this is not sent (a backfill of old history, a
-    #: worker catching up after days down); 0 sends whatever the delay.
-    max_send_delay_hours: Annotated[float, Field(ge=0)] = 72.0
-    #: A CA bundle to trust for SMTP TLS (tests use a throwaway CA); default: the system's.
-    smtp_ca_file: Path | None = None
-
-    mail_from: str = "Lifecycle <lifecycle@localhost>"
-    mail_reply_to: str | None = None
+    smtp: SmtpSettings = SmtpSettings(pool_size=2, max_per_second=50.0)
+    delivery: DeliverySettings = DeliverySettings()
     message_id_domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]{1,253}$")] = (
         "lifecycle.invalid"
     )
 
     campaigns_dir: Path = Path("campaigns")
 
-    web_host: str = "127.0.0.1"
-    web_port: Port = 6066
-    #: Public base URL of the web server, used in unsubscribe links.
-    public_base_url: str = "http://localhost:6066"
-    unsubscribe_secret: SecretStr | None = None
-    unsubscribe_mailto: str | None = None
-    unsubscribe_max_age_days: Annotated[int, Field(ge=1)] = 365
+    web: WebSettings = WebSettings()
+    unsubscribe: UnsubscribeSettings = UnsubscribeSettings()
 
     data_dir: Path = Path(".lifecycle-data")
     #: Where tables live: in memory (restored from changelogs at every start) or in RocksDB
@@ -152,22 +301,41 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     engine: EngineConfig = EngineConfig()
-    campaign: CampaignSettings = CampaignSettings()
+    campaign: CampaignRules = CampaignRules()
 
-    @field_validator("mail_from", "mail_reply_to")
     @classmethod
-    def _check_mailbox(cls, value: str | None) -> str | None:
-        return None if value is None else _mailbox(value)
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            _FlatEnvironment(settings_cls),
+            env_settings,
+            dotenv_settings,
+            file_secret_settings,
+        )
 
-    @field_validator("unsubscribe_mailto")
+    @model_validator(mode="before")
     @classmethod
-    def _check_unsubscribe_mailto(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        address = value.removeprefix("mailto:")
-        if not re.fullmatch(r"[^@\s?&<>\"]+@[A-Za-z0-9.-]+", address):
-            raise ValueError("must be a plain address like unsubscribe@shop.example")
-        return address
+    def _flat_keywords(cls, values: Any) -> Any:
+        """``Settings(smtp_host="x")`` means what ``LIFECYCLE_SMTP_HOST=x`` means."""
+        if not isinstance(values, dict):
+            return values
+        flat = {k: v for k, v in values.items() if k.upper() in FLAT_VARIABLES}
+        if not flat:
+            return values
+        merged = {k: v for k, v in values.items() if k not in flat}
+        for group, fields in _nest(flat).items():
+            current = merged.get(group)
+            if isinstance(current, FrozenModel):
+                current = current.model_dump()
+            merged[group] = {**(current or {}), **fields}
+        return merged
 
     @field_validator("store")
     @classmethod
@@ -178,19 +346,6 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("public_base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        url = urlsplit(value)
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise ValueError("must be an absolute URL like https://mail.shop.example")
-        if url.scheme == "http" and url.hostname not in _LOOPBACK_HOSTS:
-            raise ValueError(
-                "must use https (unsubscribe links carry a token; plain http is allowed only"
-                " for localhost)"
-            )
-        return value.rstrip("/")
-
     @field_validator("kafka_bootstrap_servers")
     @classmethod
     def _check_servers(cls, value: str) -> str:
@@ -200,42 +355,35 @@ class Settings(BaseSettings):
                 raise ValueError("must be host:port[,host:port...], e.g. localhost:9092")
         return value
 
-    @model_validator(mode="after")
-    def _credentials_together(self) -> Settings:
-        if (self.smtp_username is None) != (self.smtp_password is None):
-            raise ValueError(
-                "set both LIFECYCLE_SMTP_USERNAME and LIFECYCLE_SMTP_PASSWORD, or neither"
-            )
-        if self.smtp_username is not None and self.smtp_tls == "none":
-            raise ValueError(
-                "LIFECYCLE_SMTP_TLS=none would send the password in clear text; use starttls or tls"
-            )
-        return self
-
     def runtime_context(self) -> RuntimeContext:
-        c = self.campaign
         return RuntimeContext(
-            engine=self.engine,
-            message_domain=self.message_id_domain,
-            caps=c.caps,
-            quiet_hours=c.quiet_hours,
-            conflict_delay=c.conflict_delay,
-            shop=c.shop,
-            default_currency=c.default_currency,
+            engine=self.engine, message_domain=self.message_id_domain, rules=self.campaign
         )
 
-    @property
-    def max_send_delay(self) -> timedelta | None:
-        hours = self.max_send_delay_hours
-        return None if hours == 0 else timedelta(hours=hours)
 
-    @property
-    def source_topics(self) -> tuple[str, ...]:
-        return (self.topic_customers, self.topic_orders, self.topic_logins, self.topic_support)
+def documented_variables() -> Iterator[str]:
+    """Every variable of the settings table except the nested ``ENGINE__``/``CAMPAIGN__``
+    ones (the detection and campaign tables document those)."""
+    for name, field in Settings.model_fields.items():
+        if isinstance(field.default, FrozenModel):
+            continue
+        yield ENV_PREFIX + name.upper()
+    yield from (ENV_PREFIX + name for name in FLAT_VARIABLES)
 
 
 def _variable(loc: tuple[int | str, ...]) -> str:
-    return ENV_PREFIX + "__".join(str(part).upper() for part in loc) if loc else "(settings)"
+    if not loc:
+        return "(settings)"
+    flat = _FLAT_BY_PATH.get((str(loc[0]), str(loc[1]))) if len(loc) >= 2 else None
+    if flat is not None:
+        return flat
+    if loc[0] in FLAT_GROUPS:
+        # A whole group (its cross-field checks): name the group's variables.
+        return ENV_PREFIX + str(loc[0]).upper() + "_*"
+    return ENV_PREFIX + "__".join(str(part).upper() for part in loc)
+
+
+FLAT_GROUPS = frozenset(group for group, _ in FLAT_VARIABLES.values())
 
 
 def _unparsable_json(prefix: str) -> list[tuple[str, str]]:

@@ -51,11 +51,11 @@ def changelog_topic(settings: Settings, table: str) -> str:
 
 def owned_topics(settings: Settings) -> list[OwnedTopic]:
     return [
-        OwnedTopic(settings.topic_customer_events, keyed=True),
-        OwnedTopic(settings.topic_outbox, keyed=True),
-        OwnedTopic(settings.topic_outbox_retry, keyed=True),
-        OwnedTopic(settings.topic_dead_letter, keyed=False),
-        OwnedTopic(settings.topic_counters, keyed=False),
+        OwnedTopic(settings.topics.customer_events, keyed=True),
+        OwnedTopic(settings.topics.outbox, keyed=True),
+        OwnedTopic(settings.topics.outbox_retry, keyed=True),
+        OwnedTopic(settings.topics.dead_letter, keyed=False),
+        OwnedTopic(settings.topics.counters, keyed=False),
         *(
             OwnedTopic(changelog_topic(settings, table), keyed=True, compacted=True)
             for table in TABLE_NAMES

@@ -16,7 +16,13 @@ operator's rules), ``located`` (YAML with positions) and ``suggest`` (did-you-me
 """
 
 from lifecycle.campaigns.conditions import Condition, parse_condition
-from lifecycle.campaigns.context import FrequencyCap, QuietHours, RuntimeContext, ShopInfo
+from lifecycle.campaigns.context import (
+    CampaignRules,
+    FrequencyCap,
+    QuietHours,
+    RuntimeContext,
+    ShopInfo,
+)
 from lifecycle.campaigns.journeys import CampaignSet, assign_variant, bucket
 from lifecycle.campaigns.loading import (
     campaign_json_schema,
@@ -48,6 +54,7 @@ __all__ = [
     "assign_variant",
     "bucket",
     # The operator's rules
+    "CampaignRules",
     "FrequencyCap",
     "QuietHours",
     "RuntimeContext",

@@ -16,7 +16,7 @@ from lifecycle.localtime import Duration
 from lifecycle.mail import Category
 from lifecycle.values import FrozenModel
 
-__all__ = ["FrequencyCap", "QuietHours", "RuntimeContext", "ShopInfo"]
+__all__ = ["CampaignRules", "FrequencyCap", "QuietHours", "RuntimeContext", "ShopInfo"]
 
 
 class FrequencyCap(FrozenModel):
@@ -46,11 +46,9 @@ class ShopInfo(FrozenModel):
     support_email: str | None = None
 
 
-class RuntimeContext(FrozenModel):
-    #: Detection settings; attributes and customer time zones are computed with these.
-    engine: EngineConfig = EngineConfig()
-    #: The domain part of every Message-ID.
-    message_domain: str = "lifecycle.invalid"
+class CampaignRules(FrozenModel):
+    """The operator's rules over every campaign (``LIFECYCLE_CAMPAIGN__...``)."""
+
     #: Global frequency caps per category, over every campaign together.
     caps: dict[Category, tuple[FrequencyCap, ...]] = {
         "marketing": (
@@ -65,6 +63,18 @@ class RuntimeContext(FrozenModel):
     shop: ShopInfo = ShopInfo()
     #: Currency for money in templates when the customer has none yet.
     default_currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
+    #: Locale of a customer whose own has no template (and of templates' trial renders).
+    default_locale: str = "en"
 
     def caps_for(self, category: Category) -> tuple[FrequencyCap, ...]:
         return self.caps.get(category, ())
+
+
+class RuntimeContext(FrozenModel):
+    """Everything a campaign set is run with besides state and time."""
+
+    #: Detection settings; attributes and customer time zones are computed with these.
+    engine: EngineConfig = EngineConfig()
+    #: The domain part of every Message-ID.
+    message_domain: str = "lifecycle.invalid"
+    rules: CampaignRules = CampaignRules()

@@ -46,7 +46,7 @@ def require_worker_settings(settings: Any) -> None:
     from streams.settings import SettingsError
 
     problems = []
-    secret = settings.unsubscribe_secret
+    secret = settings.unsubscribe.secret
     if secret is None:
         problems.append(
             "LIFECYCLE_UNSUBSCRIBE_SECRET: required to sign unsubscribe links in marketing mail;"
@@ -59,8 +59,8 @@ def require_worker_settings(settings: Any) -> None:
             f"LIFECYCLE_CAMPAIGNS_DIR: {settings.campaigns_dir} is not a directory; point it at"
             " the folder with your campaign files (the repository's is 'campaigns')"
         )
-    if settings.smtp_ca_file is not None:
-        problem = _ca_file_problem(settings.smtp_ca_file)
+    if settings.smtp.ca_file is not None:
+        problem = _ca_file_problem(settings.smtp.ca_file)
         if problem:
             problems.append(f"LIFECYCLE_SMTP_CA_FILE: {problem}")
     if problems:

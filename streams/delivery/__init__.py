@@ -6,7 +6,7 @@
 it are in :mod:`streams.agents`.
 """
 
-from streams.delivery.attempts import Delivery, smtp_settings
+from streams.delivery.attempts import Delivery, MailSender
 from streams.delivery.ledger import (
     CommitNotDurableError,
     DeliveryLedger,
@@ -26,7 +26,7 @@ from streams.delivery.smtp import (
 __all__ = [
     # Attempts
     "Delivery",
-    "smtp_settings",
+    "MailSender",
     # The ledger
     "CommitNotDurableError",
     "DeliveryLedger",

@@ -35,7 +35,6 @@ import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from email.utils import parseaddr
 from typing import Protocol
 
 from faust.types import Message, TopicT
@@ -47,7 +46,6 @@ from lifecycle.mail import (
     LedgerEntry,
     LedgerExpiry,
     LedgerExpiryIndex,
-    Mailbox,
     OutboxMessage,
     RetryRecord,
     UnsubscribeLinks,
@@ -71,13 +69,12 @@ from streams.delivery.smtp import (
     BeforeCommit,
     PermanentSmtpError,
     SmtpReceipt,
-    SmtpSettings,
     TransientSmtpError,
 )
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 
-__all__ = ["Delivery", "MailSender", "smtp_settings"]
+__all__ = ["Delivery", "MailSender"]
 
 log = logging.getLogger(__name__)
 
@@ -98,26 +95,6 @@ class MailSender(Protocol):
     ) -> SmtpReceipt: ...
 
     async def close(self) -> None: ...
-
-
-def smtp_settings(settings: Settings) -> SmtpSettings:
-    s = settings
-    return SmtpSettings(
-        host=s.smtp_host,
-        port=s.smtp_port,
-        tls_mode=s.smtp_tls,
-        username=s.smtp_username,
-        password=s.smtp_password,
-        timeout=s.smtp_timeout_seconds,
-        pool_size=s.smtp_pool_size,
-        max_per_second=s.smtp_rate_limit_per_second,
-        ca_file=None if s.smtp_ca_file is None else str(s.smtp_ca_file),
-    )
-
-
-def _mailbox(text: str) -> Mailbox:
-    name, address = parseaddr(text)
-    return Mailbox(address=address, name=name or None)
 
 
 class Delivery:
@@ -159,15 +136,15 @@ class Delivery:
         # The broker must acknowledge "committing" well before the SMTP server could give
         # up on us in the middle of DATA (servers wait minutes, RFC 5321 4.5.3.2; our own
         # per-command timeout is the tighter bound we control).
-        self.commit_timeout = settings.smtp_timeout_seconds / 2
+        self.commit_timeout = settings.smtp.timeout / 2
         self._sender: MailSender | None = None
         self._users = 0
-        self.sender_mailbox = _mailbox(settings.mail_from)
-        self.reply_to = None if settings.mail_reply_to is None else _mailbox(settings.mail_reply_to)
+        self.sender_mailbox = settings.delivery.mail_from
+        self.reply_to = settings.delivery.reply_to
         self.secret = (
             None
-            if settings.unsubscribe_secret is None
-            else settings.unsubscribe_secret.get_secret_value().encode()
+            if settings.unsubscribe.secret is None
+            else settings.unsubscribe.secret.get_secret_value().encode()
         )
 
     @asynccontextmanager
@@ -206,7 +183,7 @@ class Delivery:
     # -- pruning --------------------------------------------------------------------
 
     def expiry_index(self, partition: int) -> LedgerExpiryIndex:
-        policy = LedgerExpiry.for_max_delay(self.settings.max_send_delay)
+        policy = LedgerExpiry.for_max_delay(self.settings.delivery.max_send_delay)
         return LedgerExpiryIndex(self.expiry_store, partition, policy)
 
     def prune(self, partition: int) -> int:
@@ -254,7 +231,7 @@ class Delivery:
         # A message with no entry that is older than the partition's pruning horizon may
         # have been sent and pruned, even if the maximum delay was raised since.
         pruned_before = seen is None and index is not None and index.pruned(message.decided_at)
-        if pruned_before or too_late_to_send(message, now, self.settings.max_send_delay):
+        if pruned_before or too_late_to_send(message, now, self.settings.delivery.max_send_delay):
             detail = f"decided {message.decided_at.isoformat()}, " + (
                 "before the ledger's pruning horizon"
                 if pruned_before
@@ -382,7 +359,7 @@ class Delivery:
         s = self.settings
         stage = getattr(exc, "stage", "ledger")
         reason = f"{stage}: {exc}"
-        if attempt >= s.smtp_max_attempts:
+        if attempt >= s.delivery.max_attempts:
             await self._give_up(
                 message,
                 attempt,
@@ -393,8 +370,8 @@ class Delivery:
             return
         delay = backoff_delay(
             attempt,
-            base=s.smtp_retry_base_seconds,
-            cap=s.smtp_retry_cap_seconds,
+            base=s.delivery.retry_base_seconds,
+            cap=s.delivery.retry_cap_seconds,
             jitter_fraction=0.5,
             rng_value=self.rng.random(),
         )
@@ -469,8 +446,8 @@ class Delivery:
         if self.secret is None:
             raise LifecycleError("marketing mail needs LIFECYCLE_UNSUBSCRIBE_SECRET")
         token = make_token(self.secret, message.customer_id, now)
-        base = self.settings.public_base_url.rstrip("/")
-        address = self.settings.unsubscribe_mailto
+        base = self.settings.web.public_base_url
+        address = self.settings.unsubscribe.mailto
         # The token rides in the subject, so whatever reads that mailbox can verify it and
         # POST it to the one-click URL; a bare address would not say who unsubscribes.
         mailto = None if address is None else f"mailto:{address}?subject=unsubscribe%20{token}"

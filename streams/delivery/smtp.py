@@ -31,11 +31,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import aiosmtplib
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from lifecycle.exceptions import LifecycleError
 from lifecycle.mail import TokenBucket
 from streams.internals import data_in_steps, normalize_message_line_endings
+from streams.settings import SmtpSettings, TlsMode
 
 __all__ = [
     "BeforeCommit",
@@ -51,38 +51,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-TlsMode = Literal["none", "starttls", "tls"]
 SmtpStage = Literal["connect", "auth", "mail", "rcpt", "data", "commit"]
 BeforeCommit = Callable[[], Awaitable[None]]
 
-_DEFAULT_PORTS: dict[str, int] = {"none": 25, "starttls": 587, "tls": 465}
 # Network-level failures: no reply from the server to judge by.
 _NETWORK_ERRORS = (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError)
-
-
-class SmtpSettings(BaseModel):
-    """How to reach the SMTP server. ``password`` is a SecretStr: it never shows in a repr."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    host: str = "localhost"
-    port: int | None = Field(default=None, ge=1, le=65535, description="default by tls_mode")
-    tls_mode: TlsMode = "none"
-    username: str | None = None
-    password: SecretStr | None = None
-    timeout: float = Field(default=30.0, gt=0, description="seconds, per SMTP command")
-    pool_size: int = Field(default=4, ge=1, le=64)
-    max_per_second: float | None = Field(default=None, gt=0, description="None: no limit")
-    burst: int = Field(default=1, ge=1, description="sends allowed at once by the rate limit")
-    idle_check_after: float = Field(
-        default=10.0, ge=0, description="NOOP a pooled connection idle this long before use"
-    )
-    local_hostname: str | None = Field(default=None, description="EHLO name; default: FQDN")
-    ca_file: str | None = Field(default=None, description="PEM bundle to verify the server")
-
-    @property
-    def effective_port(self) -> int:
-        return self.port if self.port is not None else _DEFAULT_PORTS[self.tls_mode]
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,10 +39,10 @@ def register(worker: Worker) -> None:
     settings = worker.settings
     secret = (
         None
-        if settings.unsubscribe_secret is None
-        else settings.unsubscribe_secret.get_secret_value().encode()
+        if settings.unsubscribe.secret is None
+        else settings.unsubscribe.secret.get_secret_value().encode()
     )
-    max_age = timedelta(days=settings.unsubscribe_max_age_days)
+    max_age = timedelta(days=settings.unsubscribe.max_age_days)
     # Normalised events keyed by customer id: the partition that owns the customer's state.
     customer_events = worker.topics.customer_events
 

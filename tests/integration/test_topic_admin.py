@@ -77,4 +77,4 @@ async def test_a_keyed_topic_with_other_partitions_stops_start_up(
 
     message = str(refused.value)
     assert "LIFECYCLE_PARTITIONS: is 4" in message
-    assert f"{settings.topic_outbox} has 2" in message
+    assert f"{settings.topics.outbox} has 2" in message

@@ -120,6 +120,11 @@ class FakeTopic:
         return done
 
 
+def settings(**overrides: Any) -> Settings:
+    """The settings make_delivery starts with, and others like them (flat names)."""
+    return Settings(**{"unsubscribe_secret": "x" * 32, "smtp_timeout_seconds": 4, **overrides})
+
+
 def make_delivery() -> tuple[Delivery, MemoryLedger, FakeSender, Any]:
     """A Delivery with fakes passed in; ``worker`` holds what tests inspect afterwards."""
     worker = SimpleNamespace(
@@ -131,7 +136,7 @@ def make_delivery() -> tuple[Delivery, MemoryLedger, FakeSender, Any]:
     ledger = MemoryLedger()
     sender = FakeSender()
     delivery = Delivery(
-        Settings(unsubscribe_secret="x" * 32, smtp_timeout_seconds=4),
+        settings(),
         ledger=ledger,
         expiry_store=LedgerStore(ledger),
         new_sender=lambda: sender,
@@ -397,7 +402,7 @@ async def test_an_email_decided_longer_ago_than_the_maximum_delay_is_not_sent() 
 
 async def test_a_maximum_delay_of_zero_sends_whatever_the_delay() -> None:
     delivery, _, sender, _ = make_delivery()
-    delivery.settings = delivery.settings.model_copy(update={"max_send_delay_hours": 0})
+    delivery.settings = settings(max_send_delay_hours=0)
     await delivery.attempt(message(1, decided_at=datetime(2020, 1, 1, tzinfo=UTC)), attempt=1)
     assert len(sender.sent) == 1
 
@@ -408,9 +413,7 @@ async def test_the_mailto_unsubscribe_link_carries_a_token_the_web_endpoint_acce
     from lifecycle.mail.unsubscribe import verify_token
 
     delivery, _, _, _ = make_delivery()
-    delivery.settings = delivery.settings.model_copy(
-        update={"unsubscribe_mailto": "unsubscribe@shop.example"}
-    )
+    delivery.settings = settings(unsubscribe_mailto="unsubscribe@shop.example")
     marketing = message(1).model_copy(update={"category": "marketing"})
     now = datetime.now(UTC)
     links = delivery._unsubscribe_links(marketing, now)
@@ -484,7 +487,7 @@ async def test_a_pruned_message_stays_unsent_after_the_maximum_delay_is_raised_o
     clock.at = decided + timedelta(hours=74)
     assert delivery.prune(0) == 1
     for hours in (0, 24 * 365):  # off, then a year: too_late_to_send alone would send
-        delivery.settings = delivery.settings.model_copy(update={"max_send_delay_hours": hours})
+        delivery.settings = settings(max_send_delay_hours=hours)
         ledger.entries.clear()
         await delivery.attempt(m, attempt=1, partition=0)
         assert ledger.entries[m.message_id.encode()].state == "expired"
@@ -493,7 +496,7 @@ async def test_a_pruned_message_stays_unsent_after_the_maximum_delay_is_raised_o
 
 async def test_no_maximum_delay_prunes_nothing() -> None:
     delivery, ledger, _, _ = make_delivery()
-    delivery.settings = delivery.settings.model_copy(update={"max_send_delay_hours": 0})
+    delivery.settings = settings(max_send_delay_hours=0)
     decided = datetime(2020, 1, 1, tzinfo=UTC)
     clock = with_clock(delivery, decided)
     await delivery.attempt(message(1, decided_at=decided), attempt=1, partition=0)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from pathlib import Path
 
+import pytest
+
+from lifecycle.mail import Mailbox
 from streams.cli.command import build_parser
-from streams.settings import ENV_PREFIX, Settings
+from streams.settings import ENV_PREFIX, FLAT_VARIABLES, Settings, documented_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -25,9 +29,57 @@ def test_the_two_commands_are_first_and_ci_runs_the_test_command() -> None:
 
 
 def test_every_setting_is_in_the_settings_table() -> None:
-    for name in Settings.model_fields:
-        variable = ENV_PREFIX + name.upper()
+    documented = list(documented_variables())
+    assert len(documented) >= 40
+    for variable in documented:
         assert variable in README, f"{variable} is not documented"
+
+
+def _settings_rows() -> dict[str, str]:
+    """variable -> default cell, from the README's settings table (``A / B`` rows split)."""
+    section = README[README.index("### Settings") :]
+    section = section[: section.index("\n### ", 1)]
+    rows = {}
+    for variables, default in re.findall(r"^\| (`LIFECYCLE_[^|]+) \| ([^|]+) \|", section, re.M):
+        names = re.findall(r"`(LIFECYCLE_[A-Z_]+)`", variables)
+        defaults = [d.strip() for d in default.split(" / ")]
+        for n, name in enumerate(names):
+            rows[name] = defaults[n] if len(defaults) == len(names) else default.strip()
+    return rows
+
+
+def _default_of(variable: str) -> object:
+    name = variable.removeprefix(ENV_PREFIX)
+    if name in FLAT_VARIABLES:
+        group, field = FLAT_VARIABLES[name]
+        return getattr(getattr(Settings(), group), field)
+    return getattr(Settings(), name.lower())
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, Mailbox):
+        return f"{value.name} <{value.address}>" if value.name else value.address
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def test_the_settings_table_shows_the_real_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.upper().startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+    rows = _settings_rows()
+    checked = 0
+    for variable in documented_variables():
+        cell = rows.get(variable)
+        assert cell is not None, f"{variable} has no row in the settings table"
+        value = _default_of(variable)
+        if cell == "—":
+            assert value is None, f"{variable}: the table says no default, the code has {value!r}"
+        elif re.fullmatch(r"`[^`]*`", cell):
+            assert cell.strip("`") == _shown(value), f"{variable}: table {cell}, code {value!r}"
+            checked += 1
+    assert checked >= 30
 
 
 def test_every_lifecycle_command_in_the_readme_parses() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from streams.delivery.attempts import smtp_settings
 from streams.settings import SettingsError, load_settings
 
 
@@ -22,9 +21,9 @@ def test_the_smtp_port_follows_the_tls_mode_unless_set(
     monkeypatch: pytest.MonkeyPatch, mode: str, port: int
 ) -> None:
     monkeypatch.setenv("LIFECYCLE_SMTP_TLS", mode)
-    assert smtp_settings(load_settings()).effective_port == port
+    assert load_settings().smtp.effective_port == port
     monkeypatch.setenv("LIFECYCLE_SMTP_PORT", "2525")
-    assert smtp_settings(load_settings()).effective_port == 2525
+    assert load_settings().smtp.effective_port == 2525
 
 
 def test_a_nested_value_that_is_not_json_is_named_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,7 +52,7 @@ def test_unsubscribe_links_need_an_https_base_except_on_loopback(
 ) -> None:
     monkeypatch.setenv("LIFECYCLE_PUBLIC_BASE_URL", url)
     if accepted:
-        assert load_settings().public_base_url == url.rstrip("/")
+        assert load_settings().web.public_base_url == url.rstrip("/")
     else:
         with pytest.raises(SettingsError, match="LIFECYCLE_PUBLIC_BASE_URL"):
             load_settings()
@@ -94,4 +93,4 @@ def test_the_unsubscribe_mailbox_is_a_plain_address(
         with pytest.raises(SettingsError, match="LIFECYCLE_UNSUBSCRIBE_MAILTO"):
             load_settings()
     else:
-        assert load_settings().unsubscribe_mailto == stored
+        assert load_settings().unsubscribe.mailto == stored

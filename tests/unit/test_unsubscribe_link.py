@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lifecycle.campaigns.context import RuntimeContext, ShopInfo
+from lifecycle.campaigns.context import CampaignRules, RuntimeContext, ShopInfo
 from lifecycle.campaigns.journeys.campaign_set import CampaignSet
 from lifecycle.campaigns.loading.compiler import compile_campaigns
 from lifecycle.campaigns.templates.personalise import unsubscribe_url
@@ -44,7 +44,9 @@ def shipped() -> CampaignSet:
 
 
 def run(shipped: CampaignSet, locale: str) -> Journeys:
-    ctx = RuntimeContext(shop=ShopInfo(name="Nordic Socks", url="https://nordicsocks.example"))
+    ctx = RuntimeContext(
+        rules=CampaignRules(shop=ShopInfo(name="Nordic Socks", url="https://nordicsocks.example"))
+    )
     signup = event(
         "customer.signed_up",
         "c1",

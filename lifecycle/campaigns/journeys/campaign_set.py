@@ -87,7 +87,7 @@ class CampaignSet:
             [
                 timedelta(0),
                 *(c.cap.per for c in self.campaigns if c.cap is not None),
-                *(cap.per for caps in context.caps.values() for cap in caps),
+                *(cap.per for caps in context.rules.caps.values() for cap in caps),
             ]
         )
 

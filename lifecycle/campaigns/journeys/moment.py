@@ -176,7 +176,7 @@ class Moment:
 
     def conflict_wake(self) -> datetime:
         """When a send that lost a priority conflict tries again."""
-        return add_wait(self.now, self.ctx.conflict_delay, self.tz, calendar=True)
+        return add_wait(self.now, self.ctx.rules.conflict_delay, self.tz, calendar=True)
 
     # -- the result ----------------------------------------------------------------------
 

@@ -42,12 +42,12 @@ def why_not_now(
         return "no_address", None
     if marketing and profile.suppressed_reason is not None:
         return "suppressed", profile.suppressed_reason
-    quiet = ctx.quiet_hours
+    quiet = ctx.rules.quiet_hours
     if quiet is not None and campaign.category in quiet.categories:
         until = in_quiet_hours(now, quiet.start, quiet.end, tz)
         if until is not None:
             return "quiet_hours", until
-    for cap in ctx.caps_for(campaign.category):
+    for cap in ctx.rules.caps_for(campaign.category):
         since = now - cap.per
         count = sum(1 for s in sends if s.category == campaign.category and s.at > since)
         if count >= cap.messages:

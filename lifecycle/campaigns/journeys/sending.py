@@ -240,7 +240,7 @@ def _render(
         profile.locale,
         variables,
         zone=moment.tz,
-        default_currency=moment.ctx.default_currency,
+        default_currency=moment.ctx.rules.default_currency,
     )
     return OutboxMessage(
         message_id=derive_message_id(

@@ -296,7 +296,7 @@ def _trial_render(
                         localized.locale,
                         variables,
                         zone=zone("Europe/Stockholm"),
-                        default_currency=ctx.default_currency,
+                        default_currency=ctx.rules.default_currency,
                     )
                 except TemplateFailure as failure:
                     if (failure.file, failure.line) in reported:

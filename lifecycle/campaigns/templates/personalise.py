@@ -93,7 +93,7 @@ def message_variables(
         step=step,
         params=Fields(campaign.params),
         trigger=Fields({"name": journey.trigger or "", **journey.data}),
-        shop=Fields(ctx.shop.model_dump()),
+        shop=Fields(ctx.rules.shop.model_dump()),
         now=now,
         unsubscribe_url=unsubscribe_url(campaign.category),
     )

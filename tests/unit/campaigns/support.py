@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from lifecycle.campaigns.context import RuntimeContext, ShopInfo
+from lifecycle.campaigns.context import CampaignRules, RuntimeContext, ShopInfo
 from lifecycle.campaigns.journeys.campaign_set import CampaignSet
 from lifecycle.campaigns.loading.compiler import compile_campaigns
 from lifecycle.campaigns.records import Decision, JourneyOutput, JourneyRecord
@@ -68,7 +68,9 @@ class Journeys:
 
     campaigns: CampaignSet
     ctx: RuntimeContext = field(
-        default_factory=lambda: RuntimeContext(shop=ShopInfo(name="Nordic Socks"))
+        default_factory=lambda: RuntimeContext(
+            rules=CampaignRules(shop=ShopInfo(name="Nordic Socks"))
+        )
     )
     tick: timedelta = timedelta(hours=1)
     states: dict[str, CustomerState] = field(default_factory=dict)

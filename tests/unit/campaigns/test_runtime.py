@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lifecycle.campaigns.context import FrequencyCap, RuntimeContext
+from lifecycle.campaigns.context import CampaignRules, FrequencyCap, RuntimeContext
 from lifecycle.campaigns.journeys.assignment import assign_variant
 from lifecycle.campaigns.journeys.campaign_set import CampaignSet
 from lifecycle.campaigns.loading.compiler import compile_campaigns
@@ -314,7 +314,7 @@ def test_a_campaign_cap_limits_that_campaign_only() -> None:
         steps:
           - send: a
         """
-    ctx = RuntimeContext(caps={"marketing": (), "transactional": ()})
+    ctx = RuntimeContext(rules=CampaignRules(caps={"marketing": (), "transactional": ()}))
     logins = [
         event("customer.logged_in", "c1", f"2026-05-{d:02d}T12:00:00+02:00") for d in (1, 2, 3, 31)
     ]
@@ -577,7 +577,9 @@ def test_old_send_records_are_pruned_to_the_longest_cap_window() -> None:
         steps:
           - send: a
         """
-    ctx = RuntimeContext(caps={"marketing": (FrequencyCap(messages=10, per=timedelta(days=7)),)})
+    ctx = RuntimeContext(
+        rules=CampaignRules(caps={"marketing": (FrequencyCap(messages=10, per=timedelta(days=7)),)})
+    )
     logins = [
         event("customer.logged_in", "c1", f"2026-05-{d:02d}T12:00:00+02:00") for d in range(1, 31)
     ]
@@ -633,7 +635,12 @@ def test_a_holdout_counts_toward_the_frequency_cap_like_a_send() -> None:
     for customer in (f"c{n}" for n in range(100)):
         by_group.setdefault(assign_variant(split, customer), customer)
     ctx = RuntimeContext(
-        caps={"marketing": (FrequencyCap(messages=1, per=timedelta(days=1)),), "transactional": ()}
+        rules=CampaignRules(
+            caps={
+                "marketing": (FrequencyCap(messages=1, per=timedelta(days=1)),),
+                "transactional": (),
+            }
+        )
     )
     for group, customer in sorted(by_group.items()):
         history = [

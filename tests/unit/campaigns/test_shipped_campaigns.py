@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lifecycle.campaigns.context import RuntimeContext, ShopInfo
+from lifecycle.campaigns.context import CampaignRules, RuntimeContext, ShopInfo
 from lifecycle.campaigns.journeys.assignment import assign_variant
 from lifecycle.campaigns.journeys.campaign_set import CampaignSet
 from tests.factories import event, ts
@@ -40,7 +40,9 @@ def shipped() -> CampaignSet:
 
 def journeys(shipped: CampaignSet) -> Journeys:
     ctx = RuntimeContext(
-        shop=ShopInfo(name="Nordic Socks", url="https://nordicsocks.example"),
+        rules=CampaignRules(
+            shop=ShopInfo(name="Nordic Socks", url="https://nordicsocks.example"),
+        )
     )
     return Journeys(shipped, ctx=ctx)
 
