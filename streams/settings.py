@@ -115,18 +115,6 @@ class SmtpSettings(FrozenModel):
     def effective_port(self) -> int:
         return self.port if self.port is not None else _DEFAULT_SMTP_PORTS[self.tls_mode]
 
-    @model_validator(mode="after")
-    def _credentials_together(self) -> SmtpSettings:
-        if (self.username is None) != (self.password is None):
-            raise ValueError(
-                "set both LIFECYCLE_SMTP_USERNAME and LIFECYCLE_SMTP_PASSWORD, or neither"
-            )
-        if self.username is not None and self.tls_mode == "none":
-            raise ValueError(
-                "LIFECYCLE_SMTP_TLS=none would send the password in clear text; use starttls or tls"
-            )
-        return self
-
 
 class DeliverySettings(FrozenModel):
     """What delivery does with a message: who it is from, retries, when it is too late."""
@@ -336,6 +324,20 @@ class Settings(BaseSettings):
                 current = current.model_dump()
             merged[group] = {**(current or {}), **fields}
         return merged
+
+    @model_validator(mode="after")
+    def _credentials_together(self) -> Settings:
+        # The worker's policy; the sender itself can be given anything (tests do).
+        smtp = self.smtp
+        if (smtp.username is None) != (smtp.password is None):
+            raise ValueError(
+                "set both LIFECYCLE_SMTP_USERNAME and LIFECYCLE_SMTP_PASSWORD, or neither"
+            )
+        if smtp.username is not None and smtp.tls_mode == "none":
+            raise ValueError(
+                "LIFECYCLE_SMTP_TLS=none would send the password in clear text; use starttls or tls"
+            )
+        return self
 
     @field_validator("store")
     @classmethod
