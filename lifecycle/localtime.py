@@ -1,4 +1,11 @@
-"""Customer-local calendar arithmetic. Days and times of day are the customer's own."""
+"""Customer-local calendar arithmetic. Days and times of day are the customer's own.
+
+Durations written as text (``30m``, ``5d``, ``2w``; campaign files, conditions, settings)
+are at most :data:`MAX_DURATION` (3660 days, ten years and then some), so a time plus
+a duration stays far inside what ``datetime`` holds for every time the event contract
+accepts (before 2200); anything longer, or written with more than 12 digits, is a
+``ValueError`` with a hint, never an ``OverflowError``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BeforeValidator
 
 __all__ = [
+    "MAX_DURATION",
     "Duration",
     "add_years",
     "local_day",
@@ -19,8 +27,11 @@ __all__ = [
     "zone",
 ]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+#: The longest duration :func:`parse_duration` accepts.
+MAX_DURATION = timedelta(days=3660)
+_MAX_DURATION_DIGITS = 12
 
 
 @lru_cache(maxsize=512)
@@ -58,13 +69,21 @@ def add_years(at: datetime, years: int) -> datetime:
 
 def parse_duration(text: str) -> timedelta:
     """``30s``, ``15m``, ``6h``, ``5d``, ``2w`` -> timedelta. Raises ValueError with a hint."""
-    match = _DURATION.match(text)
+    match = _DURATION.fullmatch(text) if len(text) <= 100 else None
     if not match:
-        raise ValueError(
-            f"{text!r} is not a duration; write a number and a unit: 30m, 6h, 5d or 2w"
-        )
+        shown = repr(text) if len(text) <= 40 else repr(text[:40]) + "..."
+        raise ValueError(f"{shown} is not a duration; write a number and a unit: 30m, 6h, 5d or 2w")
     amount, unit = match.groups()
-    return timedelta(seconds=float(amount) * _UNIT_SECONDS[unit])
+    too_long = ValueError(
+        f"{text.strip()!r} is longer than the longest duration allowed, "
+        f"{MAX_DURATION.days}d (ten years)"
+    )
+    if len(amount.replace(".", "")) > _MAX_DURATION_DIGITS:
+        raise too_long
+    seconds = float(amount) * _UNIT_SECONDS[unit]
+    if seconds > MAX_DURATION.total_seconds():
+        raise too_long
+    return timedelta(seconds=seconds)
 
 
 def _duration_or_value(value: Any) -> Any:

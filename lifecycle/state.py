@@ -17,12 +17,14 @@ __all__ = [
     "STAGES",
     "ActivityDay",
     "CustomerState",
+    "Fact",
     "JourneyState",
     "OrderStats",
     "Profile",
     "SendRecord",
     "Stage",
     "SupportStats",
+    "Tally",
 ]
 
 Stage = Literal["prospect", "new", "active", "at_risk", "lapsed", "reactivated"]
@@ -113,7 +115,14 @@ class JourneyState(FrozenModel):
     exited_at: datetime | None = None
     exit_reason: str | None = None
     converted_at: datetime | None = None
+    #: End of the conversion window. Set at the entry's first treatment (its first send,
+    #: or for the control its first holdout, which passes the same checks at the same
+    #: moment), so both arms are measured from the moment the message went or would
+    #: have gone; None before that, or without a conversion goal.
     conversion_deadline: datetime | None = None
+    #: Order totals placed inside the conversion window: the revenue attributed to
+    #: this entry (the report's revenue per entry).
+    revenue: Decimal = Decimal(0)
     #: The trigger (event type or signal name) and its signal data, for templates.
     trigger: str | None = None
     data: dict[str, str | int | float | bool | None] = {}
@@ -126,6 +135,24 @@ class SendRecord(FrozenModel):
     at: datetime
     campaign: str
     category: Literal["marketing", "transactional"]
+
+
+class Tally(FrozenModel):
+    """What the counters need to remember about one customer (see
+    :mod:`lifecycle.measurement.tally`); a few integers, omitted while empty."""
+
+    #: Month of signup (or of the first order, without a signup), as ``year * 12 +
+    #: month - 1``; fixed once set, so a customer never moves between cohorts.
+    cohort: int | None = None
+    #: UTC day (``date.toordinal``) of the order before the latest one.
+    order_day_before_last: int | None = None
+    #: Boundary days (see :func:`lifecycle.measurement.periods.boundary_day`) of the
+    #: recent changes of "is a customer", oldest first, kept while a period can hold them.
+    status_changes: tuple[int, ...] = ()
+
+
+#: One counted fact: a short code and its values (see :mod:`lifecycle.measurement.tally`).
+Fact = tuple[str | int | None, ...]
 
 
 class CustomerState(FrozenModel):
@@ -152,6 +179,11 @@ class CustomerState(FrozenModel):
     sends: tuple[SendRecord, ...] = ()
     #: When the engine next has to look at this customer without an event (None: never).
     next_due_at: datetime | None = None
+    tally: Tally = Tally()
+    #: What this write of the state adds to the counters (set by the engine on every
+    #: write, empty when nothing counts): the state's changelog record is the journal
+    #: the counters are recovered from (:mod:`streams.counters`).
+    facts: tuple[Fact, ...] = ()
 
     @classmethod
     def new(cls, customer_id: str) -> CustomerState:

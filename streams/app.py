@@ -8,19 +8,22 @@ one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import faust
 
 from lifecycle.campaigns import CampaignSet
 from lifecycle.processing import Engine
 from streams.agents import EngineAgent, IngestAgent, LagGauge, OutboxAgent, RetryAgent, Ticker
+from streams.counters import CounterStore, Journal
 from streams.dead_letter import DeadLetters
 from streams.delivery import Delivery, FaustLedger, SmtpSender
+from streams.health import OBSERVE_INTERVAL_SECONDS, Health
 from streams.internals import use_safe_transport
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 from streams.tables import RawTableStore, TableStateStore
+from streams.topic_admin import METADATA_REFRESH_SECONDS, changelog_topic
 from streams.web import register_routes
 from streams.worker import RawTable, Tables, Topics, Worker
 
@@ -78,6 +81,9 @@ def build_faust_app(settings: Settings) -> faust.App:
         table_standby_replicas=0,
         broker_session_timeout=settings.kafka_session_timeout_seconds,
         broker_heartbeat_interval=max(0.5, settings.kafka_session_timeout_seconds / 5),
+        # A shop topic created after start-up is subscribed at the next metadata refresh
+        # (the group rebalances when a subscribed topic's partition count changes).
+        consumer_metadata_max_age_ms=int(METADATA_REFRESH_SECONDS * 1000),
     )
     # Faust loses records around rebalances and commits ahead of its table writes; see
     # streams.internals.transport.
@@ -112,6 +118,10 @@ def build_worker(settings: Settings, campaigns: CampaignSet | None = None) -> Wo
         metrics=WorkerMetrics(),
         engine=Engine(settings.engine, campaigns),
         dead_letters=DeadLetters(topics.dead_letter),
+        health=Health(
+            [*names.sources, names.customer_events, names.outbox, names.outbox_retry],
+            stall_seconds=settings.health_stall_seconds,
+        ),
     )
     _register_agents(worker)
     _register_timers(worker)
@@ -121,6 +131,7 @@ def build_worker(settings: Settings, campaigns: CampaignSet | None = None) -> Wo
 
 def _register_agents(worker: Worker) -> None:
     app, settings, topics, tables = worker.app, worker.settings, worker.topics, worker.tables
+    watch = worker.health.watch  # a crash makes /health fail (streams/health.py)
     for topic in topics.sources:
         ingest = IngestAgent(
             topic.get_topic_name(),
@@ -129,32 +140,66 @@ def _register_agents(worker: Worker) -> None:
             metrics=worker.metrics,
             max_event_bytes=settings.max_event_bytes,
         )
-        app.agent(topic, name=ingest.name)(ingest.run)
+        app.agent(topic, name=ingest.name)(watch(ingest.name, ingest.run))
+    state_journal, ledger_journal, counters = _counters(worker)
     engine = EngineAgent(
         worker.engine,
-        states=TableStateStore(tables.customer_state),
+        states=TableStateStore(tables.customer_state, state_journal),
         due_store=RawTableStore(tables.due_index),
         outbox=topics.outbox,
-        counters=topics.counters,
+        counters_ready=lambda partition: counters.ensure_ready(state_journal, partition),
         dead_letters=worker.dead_letters,
         metrics=worker.metrics,
         max_event_bytes=settings.max_event_bytes,
         due_bucket_seconds=settings.due_bucket_seconds,
     )
-    app.agent(topics.customer_events, name=engine.name)(engine.run)
+    app.agent(topics.customer_events, name=engine.name)(watch(engine.name, engine.run))
     delivery = Delivery(
         settings,
-        ledger=FaustLedger(tables.delivery_ledger),
+        ledger=FaustLedger(tables.delivery_ledger, ledger_journal),
         expiry_store=RawTableStore(tables.delivery_ledger),
         new_sender=lambda: SmtpSender(settings.smtp),
         retry_topic=topics.outbox_retry,
         customer_events=topics.customer_events,
         dead_letters=worker.dead_letters,
         metrics=worker.metrics,
+        counters_ready=lambda partition: counters.ensure_ready(ledger_journal, partition),
     )
     outbox, retry = OutboxAgent(delivery), RetryAgent(delivery)
-    app.agent(topics.outbox, name=outbox.name)(outbox.run)
-    app.agent(topics.outbox_retry, name=retry.name)(retry.run)
+    app.agent(topics.outbox, name=outbox.name)(watch(outbox.name, outbox.run))
+    app.agent(topics.outbox_retry, name=retry.name)(watch(retry.name, retry.run))
+
+
+def _counters(worker: Worker) -> tuple[Journal, Journal, CounterStore]:
+    """The two journals (customer state, delivery ledger) and the store that flushes and
+    recovers their totals (see :mod:`streams.counters.store`), with its flush timer."""
+    app, settings = worker.app, worker.settings
+
+    def generation() -> int:
+        return int(app.consumer_generation_id)
+
+    state = Journal("state", changelog_topic(settings, "customer-state"), generation=generation)
+    ledger = Journal("ledger", changelog_topic(settings, "delivery-ledger"), generation=generation)
+    store = CounterStore(
+        (state, ledger),
+        topic=worker.topics.counters,
+        topic_name=settings.topics.counters,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        drain=app.producer.flush,
+    )
+
+    async def flush_counters() -> None:
+        await store.flush()
+
+    app.timer(settings.counters_flush_seconds, name="lifecycle.counters-flush")(flush_counters)
+
+    async def stop_counters(sender: Any, *args: Any, **kwargs: Any) -> None:
+        await store.flush()
+        await store.stop()
+
+    app.on_before_shutdown.connect(cast(Any, stop_counters))
+
+    return state, ledger, store
 
 
 def _register_timers(worker: Worker) -> None:
@@ -163,6 +208,7 @@ def _register_timers(worker: Worker) -> None:
         worker.topics.customer_events,
         partitions_of=lambda topic: app.consumer.topic_partitions(topic),
         default_partitions=worker.settings.partitions,
+        retry_topic=worker.topics.outbox_retry,
     )
     app.timer(worker.settings.tick_interval_seconds, on_leader=True, name=ticker.name)(ticker.tick)
     lag = LagGauge(worker.metrics.consumer_lag)
@@ -171,3 +217,8 @@ def _register_timers(worker: Worker) -> None:
         lag.measure(app.consumer, app.monitor.tp_committed_offsets)
 
     app.timer(lag.interval_seconds, name=lag.name)(measure_lag)
+
+    async def observe_health() -> None:
+        worker.health.observe(app.consumer, app.monitor.tp_committed_offsets)
+
+    app.timer(OBSERVE_INTERVAL_SECONDS, name="lifecycle.health")(observe_health)

@@ -10,11 +10,19 @@ it came from:
 ``lifecycle.source-partition``  its partition
 ``lifecycle.source-offset``     its offset
 ``lifecycle.stage``             ingest, engine or delivery
+``lifecycle.value-dropped``     only when the original value was too large for the broker
+                                to take again: the dead letter then carries no value
+
+Publishing waits for the broker's acknowledgement and keeps trying while the broker
+fails (:func:`streams.acknowledged.send_acknowledged`): the agent does not move past a
+record whose dead letter is not on the broker, so no record is skipped uncounted.
 """
 
 from __future__ import annotations
 
 from faust.types import Message, TopicT
+
+from streams.acknowledged import RecordRefusedError, send_acknowledged
 
 __all__ = ["DeadLetters", "dead_letter_headers"]
 
@@ -70,9 +78,18 @@ class DeadLetters:
         partition: int,
         offset: int,
     ) -> None:
-        """Publish and wait for the broker's ack: a dead letter must not be lost."""
+        """Publish and wait for the broker's ack, trying again while the broker fails: a
+        dead letter must not be lost."""
         headers = dead_letter_headers(
             reason=reason, kind=kind, stage=stage, topic=topic, partition=partition, offset=offset
         )
-        pending = await self.topic.send(key=key, value=value or b"", headers=headers)
-        await pending
+        what = f"dead letter of {topic}[{partition}]@{offset}"
+        try:
+            await send_acknowledged(
+                self.topic, what=what, key=key, value=value or b"", headers=headers
+            )
+        except RecordRefusedError:
+            # Too large to take again (a rendered email past the broker's limit): the
+            # reason and the source position still tell the operator where to look.
+            dropped = [*headers, ("lifecycle.value-dropped", b"too large for the broker")]
+            await send_acknowledged(self.topic, what=what, key=key, value=b"", headers=dropped)

@@ -72,6 +72,13 @@ class WorkerMetrics:
             ["campaign"],
             registry=r,
         )
+        self.emails_in_doubt = Counter(
+            "lifecycle_emails_in_doubt",
+            "Emails whose worker died (or lost the reply) after 'committing': check the mail"
+            " server's log; action is what the category's setting did next.",
+            ["category", "action"],
+            registry=r,
+        )
         self.email_failures = Counter(
             "lifecycle_email_failures", "SMTP failures.", ["kind"], registry=r
         )

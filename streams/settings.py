@@ -6,10 +6,14 @@ field by field: :class:`SmtpSettings` is what the SMTP sender takes, ``campaign`
 ``unsubscribe`` and ``delivery`` are what their agents and routes read. The documented
 variable names stay flat (``LIFECYCLE_SMTP_HOST``, ``LIFECYCLE_TOPIC_OUTBOX``,
 ``LIFECYCLE_PUBLIC_BASE_URL``): :data:`FLAT_VARIABLES` maps each to its nested field, for
-the environment, for keyword arguments and for error messages. Engine thresholds and
-campaign rules nest with a double underscore:
+the environment, for keyword arguments and for error messages. Those names are the only
+way in: a flat group is not read as ``LIFECYCLE_SMTP__HOST`` or ``LIFECYCLE_SMTP='{...}'``,
+and the fields in :data:`NOT_FROM_ENVIRONMENT` are not settable at all. Engine thresholds
+and campaign rules (the :data:`NESTED_BLOCKS`) nest with a double underscore:
 ``LIFECYCLE_ENGINE__STAGES__AT_RISK_AFTER_DAYS=45``. Secrets are ``SecretStr`` and print
 as ``**********``. A bad value stops start-up with a message naming the variable.
+:func:`documented_variables` lists every variable of the README's settings table and
+refuses a group field that has none.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -44,12 +49,15 @@ from pydantic_settings import SettingsError as UnparsableSetting
 from lifecycle.campaigns import CampaignRules, RuntimeContext
 from lifecycle.config import EngineConfig
 from lifecycle.exceptions import LifecycleError
-from lifecycle.mail import Mailbox
+from lifecycle.mail import InDoubtAction, Mailbox
 from lifecycle.values import FrozenModel
 
 __all__ = [
     "ENV_PREFIX",
+    "FLAT_GROUPS",
     "FLAT_VARIABLES",
+    "NESTED_BLOCKS",
+    "NOT_FROM_ENVIRONMENT",
     "DeliverySettings",
     "Settings",
     "SettingsError",
@@ -127,11 +135,20 @@ class DeliverySettings(FrozenModel):
     #: An email decided longer ago than this is not sent (a backfill of old history, a
     #: worker catching up after days down); 0 sends whatever the delay.
     max_send_delay_hours: Annotated[float, Field(ge=0)] = 72.0
+    #: An email in doubt (its worker died between "committing" and the server's reply):
+    #: ``skip`` never sends it again (it may be lost), ``resend`` does (it may arrive twice).
+    in_doubt_marketing: InDoubtAction = "skip"
+    in_doubt_transactional: InDoubtAction = "skip"
 
     @property
     def max_send_delay(self) -> timedelta | None:
         hours = self.max_send_delay_hours
         return None if hours == 0 else timedelta(hours=hours)
+
+    def in_doubt_action(self, category: str) -> InDoubtAction:
+        return (
+            self.in_doubt_transactional if category == "transactional" else self.in_doubt_marketing
+        )
 
 
 class TopicSettings(FrozenModel):
@@ -204,6 +221,8 @@ FLAT_VARIABLES: dict[str, tuple[str, str]] = {
     "MAX_SEND_DELAY_HOURS": ("delivery", "max_send_delay_hours"),
     "MAIL_FROM": ("delivery", "mail_from"),
     "MAIL_REPLY_TO": ("delivery", "reply_to"),
+    "IN_DOUBT_MARKETING": ("delivery", "in_doubt_marketing"),
+    "IN_DOUBT_TRANSACTIONAL": ("delivery", "in_doubt_transactional"),
     **{f"TOPIC_{name.upper()}": ("topics", name) for name in TopicSettings.model_fields},
     "WEB_HOST": ("web", "host"),
     "WEB_PORT": ("web", "port"),
@@ -212,7 +231,18 @@ FLAT_VARIABLES: dict[str, tuple[str, str]] = {
     "UNSUBSCRIBE_MAILTO": ("unsubscribe", "mailto"),
     "UNSUBSCRIBE_MAX_AGE_DAYS": ("unsubscribe", "max_age_days"),
 }
+#: The blocks set with ``__`` (``LIFECYCLE_ENGINE__STAGES__AT_RISK_AFTER_DAYS``), documented
+#: in the README's detection and journey sections rather than the settings table.
+NESTED_BLOCKS = frozenset({"engine", "campaign"})
+#: Fields of the flat groups that are not the operator's to set: the SMTP sender's own
+#: tuning, which the worker leaves at the sender's defaults.
+NOT_FROM_ENVIRONMENT = frozenset(
+    {("smtp", "burst"), ("smtp", "idle_check_after"), ("smtp", "local_hostname")}
+)
 _FLAT_BY_PATH = {path: ENV_PREFIX + name for name, path in FLAT_VARIABLES.items()}
+#: The groups set by flat variables (``smtp``, ``topics``, ...), as opposed to the
+#: ``engine`` and ``campaign`` blocks, which nest with ``__``.
+FLAT_GROUPS = frozenset(group for group, _ in FLAT_VARIABLES.values())
 
 
 def _nest(flat: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -241,6 +271,29 @@ class _FlatEnvironment(PydanticBaseSettingsSource):
         return _nest(prefixed)
 
 
+#: What the campaign runtime runs with unless told otherwise: the defaults of
+#: ``engine``, ``campaign`` and ``message_id_domain``, which runtime_context() hands back.
+_RUNTIME_DEFAULTS = RuntimeContext()
+
+
+class _NestedEnvironment(EnvSettingsSource):
+    """The environment as pydantic-settings reads it, less the flat groups.
+
+    Top-level fields (``LIFECYCLE_PARTITIONS``) and the ``__`` blocks
+    (``LIFECYCLE_ENGINE__...``, ``LIFECYCLE_CAMPAIGN__...``) are read as usual; a flat group
+    is read by its documented names only (:class:`_FlatEnvironment`), so that
+    ``LIFECYCLE_SMTP__HOST`` or ``LIFECYCLE_SMTP='{...}'`` are not second, undocumented
+    spellings of a setting, and are ignored like any other unknown ``LIFECYCLE_`` variable.
+    """
+
+    def prepare_field_value(
+        self, field_name: str, field: FieldInfo, value: Any, value_is_complex: bool
+    ) -> Any:
+        if field_name in FLAT_GROUPS:
+            return None  # before any JSON decoding: an unread variable cannot fail
+        return super().prepare_field_value(field_name, field, value, value_is_complex)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -257,6 +310,10 @@ class Settings(BaseSettings):
     #: Partitions of the internal topics (customer events, outbox) and of table changelogs.
     partitions: Annotated[int, Field(ge=1, le=1024)] = 8
     replication_factor: Annotated[int, Field(ge=1, le=10)] = 1
+    #: Create the shop's topics that do not exist yet at start-up (with ``partitions``
+    #: partitions). Off: a topic created later is noticed at the next metadata refresh
+    #: (every few seconds) and ``/ready`` lists the missing ones meanwhile.
+    create_source_topics: bool = True
     #: How long the group waits for a silent worker before moving its partitions away.
     #: Kafka accepts 6-1800 s by default; short means fast failover, and a fast first
     #: join on Tansu, which holds a joining member for half of it.
@@ -269,12 +326,14 @@ class Settings(BaseSettings):
     max_event_bytes: Annotated[int, Field(ge=256, le=512 * 1024)] = 64 * 1024
     tick_interval_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
     due_bucket_seconds: Annotated[int, Field(ge=1, le=86400)] = 60
+    #: How often each worker publishes its changed counter totals to the counters topic.
+    counters_flush_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
 
     #: Two agents send (outbox and retry), one email at a time each: 2 connections suffice.
     smtp: SmtpSettings = SmtpSettings(pool_size=2, max_per_second=50.0)
     delivery: DeliverySettings = DeliverySettings()
     message_id_domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]{1,253}$")] = (
-        "lifecycle.invalid"
+        _RUNTIME_DEFAULTS.message_domain
     )
 
     campaigns_dir: Path = Path("campaigns")
@@ -287,9 +346,15 @@ class Settings(BaseSettings):
     #: under ``data_dir`` (kept across restarts; only the changelog tail is replayed).
     store: Literal["memory", "rocksdb"] = "memory"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: A partition whose committed offset stands still this long while records wait makes
+    #: /health fail (see streams/health.py).
+    health_stall_seconds: Annotated[float, Field(gt=0)] = 300.0
+    #: ``json``: one JSON object per line (see streams/logs.py); addresses are masked and
+    #: secrets never written in either format.
+    log_format: Literal["text", "json"] = "text"
 
-    engine: EngineConfig = EngineConfig()
-    campaign: CampaignRules = CampaignRules()
+    engine: EngineConfig = _RUNTIME_DEFAULTS.engine
+    campaign: CampaignRules = _RUNTIME_DEFAULTS.rules
 
     @classmethod
     def settings_customise_sources(
@@ -303,7 +368,7 @@ class Settings(BaseSettings):
         return (
             init_settings,
             _FlatEnvironment(settings_cls),
-            env_settings,
+            _NestedEnvironment(settings_cls),  # env_settings' model_config, less the flat groups
             dotenv_settings,
             file_secret_settings,
         )
@@ -319,10 +384,12 @@ class Settings(BaseSettings):
             return values
         merged = {k: v for k, v in values.items() if k not in flat}
         for group, fields in _nest(flat).items():
-            current = merged.get(group)
+            # Onto the group as given, else onto the worker's default for the group (which
+            # differs from the model's own: two SMTP connections, not four).
+            current = merged.get(group, cls.model_fields[group].default)
             if isinstance(current, FrozenModel):
                 current = current.model_dump()
-            merged[group] = {**(current or {}), **fields}
+            merged[group] = {**current, **fields}
         return merged
 
     @model_validator(mode="after")
@@ -364,13 +431,33 @@ class Settings(BaseSettings):
 
 
 def documented_variables() -> Iterator[str]:
-    """Every variable of the settings table except the nested ``ENGINE__``/``CAMPAIGN__``
-    ones (the detection and campaign tables document those)."""
+    """Every variable of the settings table, field by field of the settings and their groups.
+
+    The :data:`NESTED_BLOCKS` are left to the detection and campaign tables. A field of a
+    flat group with neither a variable in :data:`FLAT_VARIABLES` nor a place in
+    :data:`NOT_FROM_ENVIRONMENT`, or a group that is neither flat nor a nested block,
+    raises, so a new setting cannot go unnoticed.
+    """
     for name, field in Settings.model_fields.items():
-        if isinstance(field.default, FrozenModel):
+        if name in NESTED_BLOCKS:
             continue
-        yield ENV_PREFIX + name.upper()
-    yield from (ENV_PREFIX + name for name in FLAT_VARIABLES)
+        if name not in FLAT_GROUPS:
+            if isinstance(field.default, FrozenModel):
+                raise LookupError(
+                    f"settings group {name} is in neither FLAT_GROUPS nor NESTED_BLOCKS"
+                )
+            yield ENV_PREFIX + name.upper()
+            continue
+        for sub in type(field.default).model_fields:
+            if (name, sub) in NOT_FROM_ENVIRONMENT:
+                continue
+            variable = _FLAT_BY_PATH.get((name, sub))
+            if variable is None:
+                raise LookupError(
+                    f"settings field {name}.{sub} has no variable: add it to FLAT_VARIABLES"
+                    " (and the README's settings table) or to NOT_FROM_ENVIRONMENT"
+                )
+            yield variable
 
 
 def _variable(loc: tuple[int | str, ...]) -> str:
@@ -383,9 +470,6 @@ def _variable(loc: tuple[int | str, ...]) -> str:
         # A whole group (its cross-field checks): name the group's variables.
         return ENV_PREFIX + str(loc[0]).upper() + "_*"
     return ENV_PREFIX + "__".join(str(part).upper() for part in loc)
-
-
-FLAT_GROUPS = frozenset(group for group, _ in FLAT_VARIABLES.values())
 
 
 def _unparsable_json(prefix: str) -> list[tuple[str, str]]:

@@ -13,6 +13,7 @@ from faust.types import AppT, TableT, TopicT
 
 from lifecycle.processing import Engine
 from streams.dead_letter import DeadLetters
+from streams.health import Health
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 
@@ -51,3 +52,4 @@ class Worker:
     metrics: WorkerMetrics
     engine: Engine
     dead_letters: DeadLetters
+    health: Health

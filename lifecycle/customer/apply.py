@@ -16,7 +16,12 @@ Rules that tests pin down:
   forgotten day; it is counted as an order (count, spend) but not as a new purchase day.
   The state stays bounded; the cost is an undercount of ``purchase_days`` in that case.
 * Consent is decided by timestamp: a consent statement older than the one on file is
-  ignored, whatever order they arrive in.
+  ignored, whatever order they arrive in. A ``consent.changed`` made from an unsubscribe
+  link (``link_issued_at`` set) is dated when the link was issued (plus
+  ``LINK_TIME_TOLERANCE``, five minutes: whole seconds, and the sending worker's clock
+  may run behind the shop's), not when it was clicked: an opt-out through a link sent
+  before a later opt-in is older than that opt-in and does not undo it, in either
+  arrival order; a link sent after the opt-in unsubscribes as before.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import lifecycle.customer.fingerprints as fingerprints
 from lifecycle.config import EngineConfig
 from lifecycle.customer.stages import change_stage, stage_after_order
 from lifecycle.events import (
+    LINK_TIME_TOLERANCE,
     ConsentChanged,
     CustomerLoggedIn,
     CustomerSignedUp,
@@ -82,7 +88,10 @@ def apply(
         case CustomerUpdated():
             state = _updated(state, event)
         case ConsentChanged():
-            state = _consent(state, event.marketing_consent, event.occurred_at)
+            stated_at = event.occurred_at
+            if event.link_issued_at is not None:
+                stated_at = min(stated_at, event.link_issued_at + LINK_TIME_TOLERANCE)
+            state = _consent(state, event.marketing_consent, stated_at)
         case OrderPlaced():
             state, signals = _order(state, event, now, cfg)
         case OrderRefunded():

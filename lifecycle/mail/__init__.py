@@ -3,14 +3,15 @@
 The engine writes :class:`OutboxMessage` records; delivery builds their exact bytes
 (:func:`build_email`), checks the ledger before every attempt (:func:`may_send`), paces
 retries (:func:`backoff_delay`), limits the send rate (:class:`TokenBucket`), decides
-which refusals suppress an address (:func:`is_mailbox_failure`) and signs unsubscribe
-links (:func:`make_token`). Pure: the SMTP conversation itself is the adapter's.
+which refusals suppress an address (:func:`is_mailbox_failure`) and seals unsubscribe
+links (:func:`make_token`, :func:`open_token`). Pure: the SMTP conversation itself is the adapter's.
 """
 
 from lifecycle.mail.backoff import RetryPacer, RetryStep, backoff_delay
 from lifecycle.mail.bounces import EnhancedStatus, enhanced_status, is_mailbox_failure
 from lifecycle.mail.ledger import (
     FINAL_STATES,
+    InDoubtAction,
     LedgerEntry,
     LedgerState,
     RetryRecord,
@@ -22,7 +23,13 @@ from lifecycle.mail.ledger_expiry import EXPIRY_KEY_PREFIX, LedgerExpiry, Ledger
 from lifecycle.mail.mime import Mailbox, UnsubscribeLinks, build_email, normalize_address
 from lifecycle.mail.outbox import Category, OutboxMessage, derive_message_id
 from lifecycle.mail.rate_limit import TokenBucket
-from lifecycle.mail.unsubscribe import MIN_SECRET_BYTES, make_token, verify_token
+from lifecycle.mail.unsubscribe import (
+    MIN_SECRET_BYTES,
+    UnsubscribeRequest,
+    make_token,
+    open_token,
+    verify_token,
+)
 from lifecycle.mail.unsubscribe_placeholder import (
     UNSUBSCRIBE_URL_PLACEHOLDER,
     contains_placeholder,
@@ -42,13 +49,16 @@ __all__ = [
     # Unsubscribe links
     "MIN_SECRET_BYTES",
     "UNSUBSCRIBE_URL_PLACEHOLDER",
+    "UnsubscribeRequest",
     "contains_placeholder",
     "fill_placeholder",
     "make_token",
+    "open_token",
     "verify_token",
     # The delivery ledger and its expiry
     "EXPIRY_KEY_PREFIX",
     "FINAL_STATES",
+    "InDoubtAction",
     "LedgerEntry",
     "LedgerExpiry",
     "LedgerExpiryIndex",

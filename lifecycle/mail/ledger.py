@@ -8,12 +8,19 @@ States of one ``Message-ID``:
 ``retrying``    a transient failure; a retry record is on the retry topic
 ``failed``      given up: a permanent failure, or out of attempts (dead-lettered)
 ``expired``     not sent because it was decided too long ago (:func:`too_late_to_send`)
+``in_doubt``    reported: a later attempt found ``committing`` left by an attempt that never
+                finished (its worker died), or the server's reply to the dot never came;
+                whether the server has the message only its log can tell
 
-``committing`` counts as sent: if the worker died after writing it, the dot may have
-reached the server, and a second email is the failure we refuse. The only loss window
-left is a worker killed between the broker's acknowledgement of that write and the
-server's reply to the dot, or a server that rejects the data after the dot while the
-worker dies before recording it.
+``committing`` counts as sent until an attempt finds it: if the worker died after writing
+it, the dot may have reached the server, and a second email is the failure we refuse by
+default. The attempt that finds it (the redelivered record: the dead worker never
+finished it, so its offset was not committed) reports it, and the category's
+:data:`InDoubtAction` says what follows: ``skip`` records ``in_doubt`` (final, nothing
+sent), ``resend`` schedules the next attempt (the customer may get it twice). The loss
+window under ``skip`` is a worker killed between the broker's acknowledgement of
+``committing`` and the dot reaching the server (or a server that rejects the data after
+the dot while the worker dies before recording it); each such email is reported.
 
 Attempts are numbered (1 from the outbox, 2.. from the retry topic). An attempt goes
 ahead only if the message is in no final state and its number is newer than the one the
@@ -33,9 +40,11 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from lifecycle.mail.outbox import OutboxMessage
+from lifecycle.state import Fact
 
 __all__ = [
     "FINAL_STATES",
+    "InDoubtAction",
     "LedgerEntry",
     "LedgerState",
     "RetryRecord",
@@ -44,8 +53,10 @@ __all__ = [
     "too_late_to_send",
 ]
 
-LedgerState = Literal["committing", "sent", "retrying", "failed", "expired"]
-FINAL_STATES: frozenset[str] = frozenset({"committing", "sent", "failed", "expired"})
+LedgerState = Literal["committing", "sent", "retrying", "failed", "expired", "in_doubt"]
+FINAL_STATES: frozenset[str] = frozenset({"committing", "sent", "failed", "expired", "in_doubt"})
+#: What follows an email in doubt: nothing (``skip``), or another attempt (``resend``).
+InDoubtAction = Literal["skip", "resend"]
 
 
 class LedgerEntry(BaseModel):
@@ -55,6 +66,9 @@ class LedgerEntry(BaseModel):
     at: AwareDatetime
     attempt: int = 1
     detail: str | None = None
+    #: What this entry adds to the counters (a final state's fact, see
+    #: :func:`lifecycle.measurement.delivery_fact`); None for the others.
+    facts: tuple[Fact, ...] | None = None
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()

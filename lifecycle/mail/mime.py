@@ -11,7 +11,7 @@ What comes out:
   server while staying readable in a ``.eml`` file;
 - ``From``, ``To``, optional ``Reply-To``, ``Subject``, ``Date``, ``Message-ID``,
   ``MIME-Version``; non-ASCII display names and subjects become RFC 2047 encoded
-  words (``email.policy.SMTP`` does that);
+  words (written here, see below);
 - for marketing mail, ``List-Unsubscribe`` (https + optional mailto) and
   ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058). Transactional mail
   gets neither, even when links are passed;
@@ -21,26 +21,50 @@ What comes out:
   mail that still holds the placeholder is refused: it has no link to put there, and a
   dead "unsubscribe" link is worse than no email.
 
-Header injection: display names and the subject come from customer data and
-templates, so every control character in them (CR, LF, NUL, the Unicode line and
-paragraph separators, ...) is replaced by a space before the header is set. Addresses,
-the Message-ID and unsubscribe links are validated and rejected with
-:class:`EmailBuildError` instead, because silently "repairing" an address would send
-mail somewhere else.
+Header injection (issue 10): nothing from customer data, templates or settings reaches
+a header through the stdlib's header parser, so what the stdlib version does with it
+(CVE-2024-6923 was fixed only in later 3.11 and 3.12 patch releases) does not matter.
+
+* Display names, the subject and the preheader go through :func:`header_text`: every
+  run of control characters (C0, DEL, C1), Unicode line and paragraph separators,
+  bidi embeddings, overrides and isolates, and lone surrogates becomes one space, and
+  the ends are stripped. The result is one line of text. In a display name every run
+  of whitespace becomes one space too (:func:`display_name`), as parsers show it.
+* This module writes the header values itself: plain when the text is printable ASCII
+  that cannot be read as anything else (no ``=?`` anywhere; a display name of atoms,
+  or one quoted string), folded at spaces; otherwise as RFC 2047 ``=?utf-8?b?...?=``
+  words of at most 68 characters, whole characters each, one per folded line. A
+  receiver therefore decodes exactly the text we meant: an encoded word a customer
+  typed into a name arrives as that literal text, never as the CR/LF, header or
+  address it would decode to, and the ``To`` display shows the name as given. (A
+  display name longer than one encoded word, 42 bytes of UTF-8, is split into several;
+  RFC 2047 joins them exactly, Python's own parser before the gh-128110 fix shows a
+  space between them.)
+* Those headers are set with ``set_raw`` and emitted as written (the policy never
+  refolds raw headers); every line is ASCII, and within 78 columns except where one
+  address alone is longer.
+* Addresses (:func:`normalize_address`, the rules of :mod:`lifecycle.addresses`), the
+  Message-ID and unsubscribe links are validated and rejected with
+  :class:`EmailBuildError` instead, because silently "repairing" an address would send
+  mail somewhere else.
+* The bodies are quoted-printable inside a boundary that quoted-printable cannot
+  produce, so no text in them can end a part or start a header; a body that is not
+  Unicode text (a lone surrogate) is refused with :class:`EmailBuildError`.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy as email_policy
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from lifecycle.addresses import ascii_address
 from lifecycle.exceptions import EmailBuildError
 from lifecycle.mail.outbox import OutboxMessage
 from lifecycle.mail.unsubscribe_placeholder import contains_placeholder, fill_placeholder
@@ -49,19 +73,38 @@ __all__ = [
     "Mailbox",
     "UnsubscribeLinks",
     "build_email",
+    "display_name",
+    "header_text",
     "normalize_address",
 ]
 
-# policy.SMTP (CRLF line ends, RFC 2047 for non-ASCII) with one change: headers set with
-# ``set_raw`` are emitted as given instead of being refolded. Only ``List-Unsubscribe``
-# is set that way: refolding it would turn a long https URL into encoded words, which
-# mail clients do not decode in that header and which break one-click unsubscribe.
+# policy.SMTP (CRLF line ends) with one change: headers set with ``set_raw`` are emitted
+# as given instead of being refolded. Every header built from text is set that way (see
+# the module docstring), and so is ``List-Unsubscribe``: refolding it would turn a long
+# https URL into encoded words, which mail clients do not decode in that header.
 _POLICY = email_policy.SMTP.clone(refold_source="none")
 
-# C0 and C1 controls, DEL and the Unicode separators that str.splitlines() treats as
-# line ends (the email package refuses those in header values).
-_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-_ADDRESS = re.compile(r"^[!#-'*+\-/-9=?A-Z^-~.]+@[A-Za-z0-9.-]+$")
+# C0 and C1 controls, DEL, the Unicode separators that str.splitlines() treats as line
+# ends, bidi embeddings/overrides/isolates (they reorder what a mail client shows) and
+# lone surrogates (not encodable): each run becomes one space in a header.
+_NOT_IN_HEADERS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]+"
+)
+_SURROGATES = re.compile("[\ud800-\udfff]")
+# What may stand in a header unencoded: printable ASCII; in a display name, RFC 5322
+# atext and single spaces between atoms (anything else would need quoting).
+_PLAIN_TEXT = re.compile(r"[ -~]+")
+_PLAIN_PHRASE = re.compile(
+    r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?: [A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*"
+)
+# A folded header line stays within RFC 5322's recommended 78 characters.
+_LINE = 78
+# Bytes of UTF-8 per encoded word: 56 base64 characters, 68 with "=?utf-8?b?" and "?=",
+# within RFC 2047's 75, and short enough that "Reply-To: " and a first word fit in 78
+# columns (a line break right after the colon would read as a leading space).
+_WORD_BYTES = 42
+# A quoted display name longer than this is encoded instead (RFC 5322 lines: 998).
+_MAX_QUOTED = 600
 _MESSAGE_ID = re.compile(r"^<[!-;=?-~]+@[!-;=?-~]+>$")
 # printable ASCII except space, quote, angle brackets and comma: what may sit between
 # the angle brackets of a List-Unsubscribe entry without any escaping doubts
@@ -114,11 +157,11 @@ def build_email(
     message = _with_unsubscribe_url(message, unsubscribe)
 
     msg = EmailMessage(policy=_POLICY)
-    msg["From"] = _header_address(sender)
-    msg["To"] = _header_address(Mailbox(message.to_address, message.to_name))
+    msg.set_raw("From", _mailbox_header("From", sender))
+    msg.set_raw("To", _mailbox_header("To", Mailbox(message.to_address, message.to_name)))
     if reply_to is not None:
-        msg["Reply-To"] = _header_address(reply_to)
-    msg["Subject"] = _single_line(message.subject)
+        msg.set_raw("Reply-To", _mailbox_header("Reply-To", reply_to))
+    msg.set_raw("Subject", _encoded_header("Subject", header_text(message.subject)))
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id
     msg["MIME-Version"] = "1.0"
@@ -167,30 +210,112 @@ def _with_unsubscribe_url(
 def normalize_address(address: str) -> str:
     """Validate an address and return its ASCII form (IDNA for a non-ASCII domain).
 
-    Use the same function for the SMTP envelope, so envelope and header agree. A
-    non-ASCII local part would need SMTPUTF8 and is refused.
+    Use the same function for the SMTP envelope, so envelope and header agree. The rules
+    are :mod:`lifecycle.addresses`' (a one-label domain such as ``localhost`` is allowed
+    here, for the worker's own sender); a non-ASCII local part would need SMTPUTF8 and is
+    refused.
     """
-    local, at, domain = address.strip().rpartition("@")
-    if not at or not local or not domain:
-        raise EmailBuildError("invalid email address: missing local part or domain")
-    if not domain.isascii():
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise EmailBuildError("invalid email address: bad international domain") from None
-    candidate = f"{local}@{domain}"
-    if len(candidate) > 254 or not _ADDRESS.fullmatch(candidate) or ".." in domain:
-        raise EmailBuildError("invalid email address: characters or length not allowed")
-    return candidate
+    try:
+        return ascii_address(address.strip(), dotted_domain=False)
+    except ValueError as exc:
+        raise EmailBuildError(f"invalid email address: {exc}") from None
 
 
-def _header_address(mailbox: Mailbox) -> Address:
-    name = _single_line(mailbox.name) if mailbox.name else ""
-    return Address(display_name=name, addr_spec=normalize_address(mailbox.address))
+def header_text(text: str) -> str:
+    """``text`` as one line fit for a header: each run of control characters, line or
+    paragraph separators, bidi controls and lone surrogates becomes one space."""
+    return _NOT_IN_HEADERS.sub(" ", text).strip()
 
 
-def _single_line(text: str) -> str:
-    return _CONTROL_CHARS.sub(" ", text).strip()
+def display_name(name: str | None) -> str:
+    """A display name as it goes into a header: :func:`header_text`, with each run of
+    whitespace (a no-break space too) as one space, as parsers show a display name."""
+    return " ".join(header_text(name).split()) if name else ""
+
+
+def _mailbox_header(name: str, mailbox: Mailbox) -> str:
+    address = normalize_address(mailbox.address)
+    display = display_name(mailbox.name)
+    if not display:
+        return address
+    quoted = _quoted_phrase(display)
+    if quoted is not None:
+        return _folded(name, [quoted, f"<{address}>"])
+    return _encoded_header(name, display, phrase=True, suffix=f"<{address}>")
+
+
+def _quoted_phrase(text: str) -> str | None:
+    """``text`` as a display name without encoding (atoms, or one quoted string), or None.
+
+    Never for text holding ``=?``: the email package decodes encoded words even inside
+    quoted strings.
+    """
+    if "=?" in text or "  " in text or not _PLAIN_TEXT.fullmatch(text):
+        return None
+    if _PLAIN_PHRASE.fullmatch(text) and not _has_long_word(text):
+        return text
+    quoted = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return quoted if len(quoted) <= _MAX_QUOTED else None
+
+
+def _encoded_header(name: str, text: str, *, phrase: bool = False, suffix: str = "") -> str:
+    """The value of header ``name`` holding ``text`` (already one line), then ``suffix``.
+
+    Written by hand rather than by the email package: see the module docstring.
+    """
+    words = None if phrase else _plain_words(text)
+    if words is None:
+        words = _encoded_words(text)
+    return _folded(name, [*words, suffix] if suffix else words)
+
+
+def _folded(name: str, words: list[str]) -> str:
+    """``words`` joined by spaces, a line break before any that would pass 78 columns
+    (never before the first: a break right after the colon reads as a leading space)."""
+    lines: list[str] = []
+    line = f"{name}:"
+    for index, word in enumerate(words):
+        if index and len(line) + 1 + len(word) > _LINE:
+            lines.append(line)
+            line = ""
+        line = f"{line} {word}"
+    lines.append(line)
+    return "\r\n".join(lines)[len(name) + 2 :]
+
+
+def _has_long_word(text: str) -> bool:
+    return any(len(word) > _LINE - 1 for word in text.split(" "))
+
+
+def _plain_words(text: str) -> list[str] | None:
+    """The words of unstructured ``text`` if it can be written as it is, else None.
+
+    Folding happens only at a space between two words, and unfolding removes just the
+    line break, so a receiver reads the same text; a word too long for one line, and any
+    text that a receiver could read as an encoded word, gets encoded instead.
+    """
+    if not text or "=?" in text or not _PLAIN_TEXT.fullmatch(text) or _has_long_word(text):
+        return None
+    return text.split(" ")
+
+
+def _encoded_words(text: str) -> list[str]:
+    """RFC 2047 ``B`` words of UTF-8, each whole characters and at most 75 characters."""
+    words: list[str] = []
+    chunk = b""
+    for char in text:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > _WORD_BYTES:
+            words.append(_word(chunk))
+            chunk = b""
+        chunk += encoded
+    if chunk:
+        words.append(_word(chunk))
+    return words
+
+
+def _word(raw: bytes) -> str:
+    return "=?utf-8?b?" + base64.b64encode(raw).decode("ascii") + "?="
 
 
 def _checked_message_id(message_id: str) -> str:
@@ -225,6 +350,8 @@ def _list_unsubscribe_value(links: UnsubscribeLinks) -> str:
 
 
 def _text_part(content: str, subtype: str) -> EmailMessage:
+    if _SURROGATES.search(content):
+        raise EmailBuildError(f"the {subtype} body is not Unicode text (a lone surrogate)")
     part = EmailMessage(policy=_POLICY)
     part.set_content(content, subtype=subtype, charset="utf-8", cte="quoted-printable")
     del part["MIME-Version"]  # set_content adds it; it belongs on the top level only
@@ -238,7 +365,7 @@ def _with_preheader(body: str, preheader: str | None) -> str:
     hidden = (
         '<div style="display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;'
         'opacity:0;overflow:hidden;mso-hide:all;color:transparent">'
-        f"{html.escape(_single_line(preheader))}{_PREHEADER_FILLER}</div>"
+        f"{html.escape(header_text(preheader))}{_PREHEADER_FILLER}</div>"
     )
     match = _BODY_TAG.search(body)
     if match is None:

@@ -1,12 +1,17 @@
 """Measurement: what the worker counts, and the arithmetic that turns counts into answers.
 
-:mod:`~lifecycle.measurement.counters` makes the records of the counters topic.
+:mod:`~lifecycle.measurement.tally` says what one engine outcome adds to the counters (a few
+facts, stored with the customer's state); :mod:`~lifecycle.measurement.aggregates` turns
+facts into totals by metric, labels and period (:mod:`~lifecycle.measurement.periods`).
 :mod:`~lifecycle.measurement.retention` computes retention, churn, order and survey figures
 per period and the cohort triangle from counts and sums, and says who "a customer" is.
 :mod:`~lifecycle.measurement.ab_statistics` compares campaign variants with the control from
 per-arm aggregates (entries, conversions, revenue sums): uplifts with intervals, p-values,
 an always-valid interval, the sample-ratio check and a verdict in plain words. Both are
-pure and take plain values, so live counters and a replayed history give the same report.
+pure and take plain values, so live counters and a replayed history give the same report:
+:mod:`~lifecycle.measurement.report` builds it from totals, and
+:mod:`~lifecycle.measurement.report_text` and :mod:`~lifecycle.measurement.report_html`
+render it.
 """
 
 from lifecycle.measurement.ab_statistics import (
@@ -36,7 +41,36 @@ from lifecycle.measurement.ab_statistics import (
     sample_ratio_mismatch,
     two_proportion_ztest,
 )
-from lifecycle.measurement.counters import CounterRecord, counter_records
+from lifecycle.measurement.aggregates import (
+    DECIMAL_METRICS,
+    CounterKey,
+    Number,
+    Totals,
+    expand,
+    journal_of,
+)
+from lifecycle.measurement.periods import (
+    ALL,
+    GRANULARITIES,
+    Granularity,
+    boundary_day,
+    day_of,
+    granularity_of,
+    period_label,
+    period_range,
+    periods_between,
+)
+from lifecycle.measurement.report import (
+    ArmResult,
+    CampaignInfo,
+    CampaignResult,
+    Report,
+    RetentionRow,
+    build_report,
+    report_data,
+)
+from lifecycle.measurement.report_html import render_html
+from lifecycle.measurement.report_text import figure, render_text
 from lifecycle.measurement.retention import (
     CohortRow,
     CustomerFlow,
@@ -59,11 +93,40 @@ from lifecycle.measurement.retention import (
     repeat_purchase_rate,
     retention_rate,
 )
+from lifecycle.measurement.tally import CUSTOMER_STAGES, delivery_fact, tally
 
 __all__ = [
-    # Counter records for the counters topic
-    "CounterRecord",
-    "counter_records",
+    # Counting: the facts of one outcome, and what they add up to
+    "CUSTOMER_STAGES",
+    "tally",
+    "delivery_fact",
+    "CounterKey",
+    "Number",
+    "DECIMAL_METRICS",
+    "Totals",
+    "expand",
+    "journal_of",
+    # Periods: UTC days, ISO weeks, months
+    "ALL",
+    "GRANULARITIES",
+    "Granularity",
+    "boundary_day",
+    "day_of",
+    "granularity_of",
+    "period_label",
+    "period_range",
+    "periods_between",
+    # The report: built from totals, as JSON values, text and HTML
+    "CampaignInfo",
+    "ArmResult",
+    "CampaignResult",
+    "RetentionRow",
+    "Report",
+    "build_report",
+    "report_data",
+    "figure",
+    "render_text",
+    "render_html",
     # Retention: who is a customer, and the per-period figures
     "CustomerFlow",
     "FlowGroup",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from lifecycle.config import ChurnModelConfig
+from lifecycle.events import LATEST_TIMESTAMP
 from lifecycle.prediction.bgnbd import BgNbdParams, p_alive, p_alive_crossing_time
 from lifecycle.state import CustomerState
 
@@ -53,7 +54,9 @@ def churn_crossing_at(state: CustomerState, cfg: ChurnModelConfig) -> datetime |
     """When P(alive) falls below ``cfg.threshold`` if no order comes first (closed form).
 
     None before a repeat purchase (BG/NBD's P(alive) is 1 then) or when it never falls
-    that low.
+    that low before the end of the event contract's time range (2200): no event or tick
+    can come later, and the closed form can give ages of 1e300 weeks, which no
+    ``datetime`` holds.
     """
     orders = state.orders
     stats = None if orders.last_at is None else bgnbd_statistics(state, orders.last_at, cfg)
@@ -63,4 +66,8 @@ def churn_crossing_at(state: CustomerState, cfg: ChurnModelConfig) -> datetime |
     crossing = p_alive_crossing_time(_params(cfg), x, t_x, cfg.threshold)
     if crossing is None:
         return None
-    return orders.first_at + max(crossing, t_x) * _time_unit(cfg)
+    age = max(crossing, t_x)
+    unit = _time_unit(cfg)
+    if age >= (LATEST_TIMESTAMP - orders.first_at) / unit:
+        return None
+    return orders.first_at + age * unit

@@ -5,6 +5,9 @@ agent, ``lifecycle replay`` and the tests all call, so they decide identically. 
 come in as a :class:`~lifecycle.campaigns.CampaignSet` (bound to its runtime context);
 without one the engine only detects.
 
+Every outcome's state carries its counted facts (:mod:`lifecycle.measurement.tally`), so
+the worker and a replay count alike too.
+
 Time rule: before an event at time ``t`` is applied, everything that was due for this
 customer at or before ``t`` runs first, each at its own due time. A tick only wakes
 customers nobody else woke. So what is decided, and the time it is decided at, depend on
@@ -23,6 +26,7 @@ from lifecycle.customer import apply, is_duplicate
 from lifecycle.detection import fire_due_detectors, next_detector_due
 from lifecycle.events import Event
 from lifecycle.mail import OutboxMessage
+from lifecycle.measurement import tally
 from lifecycle.signals import Signal
 from lifecycle.state import CustomerState
 
@@ -53,6 +57,7 @@ class Engine:
         self.campaigns = campaigns
 
     def handle_event(self, state: CustomerState | None, event: Event) -> Outcome:
+        before = state
         state = state or CustomerState.new(event.customer_id)
         previous_due = state.next_due_at
         if is_duplicate(state, event):
@@ -64,18 +69,19 @@ class Engine:
         if self.campaigns is not None:
             state, reacted = self.campaigns.react(state, state.clock, event=event, signals=applied)
         state = self._reschedule(state)
+        all_signals, all_outputs = (*signals, *applied), (*outputs, *reacted)
+        state = tally(before, state, signals=all_signals, outputs=all_outputs, event=event)
         return Outcome(
-            state=state,
-            previous_due=previous_due,
-            signals=(*signals, *applied),
-            outputs=(*outputs, *reacted),
+            state=state, previous_due=previous_due, signals=all_signals, outputs=all_outputs
         )
 
     def handle_due(self, state: CustomerState, now: datetime) -> Outcome:
         """Run whatever is due for this customer at or before ``now``."""
         previous_due = state.next_due_at
+        before = state
         state, signals, outputs = self._advance(state, now)
         state = self._reschedule(state)
+        state = tally(before, state, signals=signals, outputs=outputs, event=None)
         return Outcome(
             state=state, previous_due=previous_due, signals=tuple(signals), outputs=tuple(outputs)
         )

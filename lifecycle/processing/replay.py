@@ -6,6 +6,9 @@ Output records (one JSON object per line in ``lifecycle replay``) are stable:
   (a data key with one of those names never replaces them)
 * ``{"kind": "decision", "at", "customer_id", "campaign", "variant", "step", "outcome",
   "template", ...}`` from the campaign runtime, plus its journey records.
+* ``{"kind": "tally", "at", "customer_id", "facts"}``: what the outcome adds to the
+  counters (:mod:`lifecycle.measurement.tally`), so a backtest's report is built from the
+  same facts as the live one.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from lifecycle.processing.engine import Engine, Outcome
 from lifecycle.processing.partition import MemoryStateStore, PartitionProcessor
 from lifecycle.signals import Signal
 
-__all__ = ["Replay", "outcome_records", "signal_record", "sorted_history"]
+__all__ = ["Replay", "outcome_records", "signal_record", "sorted_history", "tally_record"]
 
 
 def signal_record(customer_id: str, signal: Signal) -> dict[str, Any]:
@@ -37,10 +40,26 @@ def signal_record(customer_id: str, signal: Signal) -> dict[str, Any]:
     return stable | {k: v for k, v in signal.data.items() if k not in stable}
 
 
+def tally_record(outcome: Outcome) -> dict[str, Any] | None:
+    """What the outcome counts (``lifecycle report --from`` adds these up), or None."""
+    state = outcome.state
+    if outcome.duplicate or not state.facts:
+        return None
+    return {
+        "kind": "tally",
+        "at": state.clock.astimezone(UTC).isoformat() if state.clock else None,
+        "customer_id": state.customer_id,
+        "facts": [list(fact) for fact in state.facts],
+    }
+
+
 def outcome_records(outcome: Outcome) -> list[dict[str, Any]]:
     customer_id = outcome.state.customer_id
     records = [signal_record(customer_id, s) for s in outcome.signals]
     records.extend(o.to_record() for o in outcome.outputs)
+    tally = tally_record(outcome)
+    if tally is not None:
+        records.append(tally)
     return records
 
 

@@ -2,6 +2,11 @@
 
 The ticker writes one to every partition; the engine handles it like an event, in the
 partition that owns the customers, and wakes the customers due by its time.
+
+Invariant: :func:`parse_engine_record` raises nothing but
+:class:`~lifecycle.exceptions.EventError` for any bytes (the decoding rules are
+:func:`lifecycle.events.decode_json_object`'s), and a tick's time is in the event
+contract's range, so waking customers at it cannot overflow either.
 """
 
 from __future__ import annotations
@@ -9,9 +14,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from lifecycle.events import Event, decode_json_object, validate_event
+from lifecycle.events import Event, Timestamp, decode_json_object, validate_event
 from lifecycle.exceptions import EventError
 
 __all__ = ["TICK_TYPE", "Tick", "encode_tick", "parse_engine_record"]
@@ -22,7 +27,7 @@ TICK_TYPE = "lifecycle.tick"
 class Tick(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    at: AwareDatetime
+    at: Timestamp
 
 
 def encode_tick(at: datetime) -> bytes:
@@ -37,5 +42,8 @@ def parse_engine_record(raw: bytes, *, max_bytes: int) -> Event | Tick:
         try:
             return Tick.model_validate(data)
         except ValidationError as exc:
-            raise EventError(f"bad tick: {exc.errors()[0]['msg']}") from None
+            error = exc.errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(p) for p in error["loc"]) or "tick"
+            message = error["msg"].removeprefix("Value error, ")
+            raise EventError(f"bad tick: {where}: {message}") from None
     return validate_event(data)

@@ -5,31 +5,43 @@ outbox records are published and acknowledged by the broker, (2) then the state 
 due index are written to their tables (changelogs). If the worker dies after (1), the
 input is processed again after restart and yields the same messages with the same ids,
 which the delivery ledger drops; it cannot die after (2) without (1) having happened.
+
+Whatever handling a record raises, the record is dead-lettered (``invalid`` if it does not
+decode, ``engine_error`` otherwise) and counted in ``lifecycle_events_dead_lettered_total``
+before the stream moves on (see :mod:`streams.agents.failures`). A customer whose stored
+state does not decode fails their events (dead-lettered, the state left as it is); in a
+tick that customer is taken out of the due index and their state dead-lettered, and the
+other due customers go on.
+
+Counters ride on (2): the state written carries the facts it counts, and the ``counters_ready``
+callback recovers a partition's totals before its first record in a group generation
+(:mod:`streams.counters.store`). Nothing is produced per count.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from faust.types import Message, StreamT, TopicT
 
 from lifecycle.events import Event
 from lifecycle.exceptions import EventError
 from lifecycle.kv import BytesStore
-from lifecycle.measurement import counter_records
 from lifecycle.processing import (
     DueIndex,
     Engine,
     Outcome,
     PartitionProcessor,
-    StateStore,
     Tick,
     parse_engine_record,
 )
 from lifecycle.state import CustomerState
 from streams.dead_letter import DeadLetters
+from streams.failures import describe, log_failure
 from streams.metrics import WorkerMetrics
+from streams.tables import TableStateStore, UnreadableState
 
 __all__ = ["EngineAgent"]
 
@@ -45,10 +57,10 @@ class EngineAgent:
         self,
         engine: Engine,
         *,
-        states: StateStore,
+        states: TableStateStore,
         due_store: BytesStore,
         outbox: TopicT,
-        counters: TopicT,
+        counters_ready: Callable[[int], Awaitable[None]] | None = None,
         dead_letters: DeadLetters,
         metrics: WorkerMetrics,
         max_event_bytes: int,
@@ -58,7 +70,8 @@ class EngineAgent:
         self.states = states
         self.due_store = due_store
         self.outbox = outbox
-        self.counters = counters
+        #: Recovers a partition's counters before its first record (None: no counters).
+        self.counters_ready = counters_ready
         self.dead_letters = dead_letters
         self.metrics = metrics
         self.max_event_bytes = max_event_bytes
@@ -79,43 +92,59 @@ class EngineAgent:
             except EventError as exc:
                 await self._dead_letter(message, exc.reason, exc.kind)
                 continue
-            processor = self.processor(message.partition)
+            except Exception as exc:  # a decoder bug must not drop the record uncounted
+                log_failure(log, f"decoding {_where(message)} failed", exc)
+                await self._dead_letter(
+                    message, f"not an engine record: {describe(exc)}", "invalid"
+                )
+                continue
+            if self.counters_ready is not None:
+                # The partition's counter totals are recovered before its first record.
+                await self.counters_ready(message.partition)
             try:
+                processor = self.processor(message.partition)
                 if isinstance(item, Tick):
                     await self._tick(processor, item, message)
                 else:
                     await self._event(processor, item)
             except Exception as exc:
-                log.exception("engine failed on %s", _where(message))
-                await self._dead_letter(
-                    message, f"engine error: {type(exc).__name__}", "engine_error"
-                )
+                context = _origin(message)
+                if not isinstance(item, Tick):
+                    context["event_id"] = item.event_id
+                log_failure(log, f"engine failed on {_where(message)}", exc, context=context)
+                await self._dead_letter(message, f"engine error: {describe(exc)}", "engine_error")
 
     async def _event(self, processor: PartitionProcessor, event: Event) -> None:
         outcome = processor.on_event(event)
         if outcome.duplicate:
             self.metrics.events_duplicate.inc()
             return
-        await self._publish(outcome, event)
+        await self._publish(outcome)
         processor.commit(outcome)
         self.metrics.events_processed.labels(event.type).inc()
 
     async def _tick(self, processor: PartitionProcessor, tick: Tick, source: Message) -> None:
         metrics = self.metrics
         reads_before = processor.tick_state_reads
-        for state in processor.due_states(tick.at):
+        with self.states.skipping_unreadable() as unreadable:
             try:
-                outcome = processor.on_due(state, tick.at)
-            except Exception as exc:
-                await self._quarantine(processor, state, exc, source)
-                continue
-            await self._publish(outcome, None)
-            processor.commit(outcome)
-            metrics.due_customers.inc()
+                for state in processor.due_states(tick.at):
+                    try:
+                        outcome = processor.on_due(state, tick.at)
+                    except Exception as exc:
+                        await self._quarantine(processor, state, exc, source)
+                        continue
+                    await self._publish(outcome)
+                    processor.commit(outcome)
+                    metrics.due_customers.inc()
+            finally:
+                # due_states read these as "no state" and took them out of the due index.
+                for skipped in unreadable:
+                    await self._unreadable(skipped, source)
         metrics.ticks.inc()
         metrics.tick_state_reads.inc(processor.tick_state_reads - reads_before)
 
-    async def _publish(self, outcome: Outcome, event: Event | None) -> None:
+    async def _publish(self, outcome: Outcome) -> None:
         metrics = self.metrics
         pending = []
         for message in outcome.messages:
@@ -125,8 +154,6 @@ class EngineAgent:
                 )
             )
             metrics.outbox_published.labels(message.campaign_id).inc()
-        for key, value in counter_records(outcome, event):
-            await self.counters.send(key=key, value=value)
         if pending:
             # The outbox must be durable before the state that says "sent" is written.
             await asyncio.gather(*pending)
@@ -150,21 +177,54 @@ class EngineAgent:
 
         Their next event brings them back; until then they would fail on every tick.
         """
-        log.exception("due work failed for customer %s", state.customer_id)
+        log_failure(
+            log,
+            f"due work failed for customer {state.customer_id}",
+            exc,
+            context={"customer_id": state.customer_id, **_origin(source)},
+        )
         await self.dead_letters.publish_record(
             source,
             key=state.customer_id.encode(),
             value=state.to_bytes(),
-            reason=f"due work failed: {type(exc).__name__}; customer taken out of the due index",
+            reason=f"due work failed: {describe(exc)}; customer taken out of the due index",
             kind="engine_error",
             stage="engine",
         )
+        self.metrics.events_dead_lettered.labels(source.topic, "engine_error").inc()
         processor.due.reschedule(state.customer_id, state.next_due_at, None)
-        processor.states.put(state.model_copy(update={"next_due_at": None}))
+        # Nothing of this write counts: the facts the state held were its last write's.
+        processor.states.put(state.model_copy(update={"next_due_at": None, "facts": ()}))
+
+    async def _unreadable(self, unreadable: UnreadableState, source: Message) -> None:
+        """A due customer whose stored state does not decode: out of the due index (done
+        by the due walk), the stored bytes dead-lettered; their next event fails too."""
+        log.error(
+            "customer %s: stored state does not decode (%s); taken out of the due index",
+            unreadable.customer_id,
+            unreadable.error,
+        )
+        await self.dead_letters.publish_record(
+            source,
+            key=unreadable.customer_id.encode(),
+            value=unreadable.raw,
+            reason=(
+                f"stored customer state does not decode ({unreadable.error});"
+                " customer taken out of the due index"
+            ),
+            kind="engine_error",
+            stage="engine",
+        )
+        self.metrics.events_dead_lettered.labels(source.topic, "engine_error").inc()
 
     async def _dead_letter(self, message: Message, reason: str, kind: str) -> None:
         await self.dead_letters.publish_record(message, reason=reason, kind=kind, stage="engine")
         self.metrics.events_dead_lettered.labels(message.topic, kind).inc()
+
+
+def _origin(message: Message) -> dict[str, object]:
+    """Where a record came from, as log context (see streams/logs.py)."""
+    return {"topic": message.topic, "partition": message.partition, "offset": message.offset}
 
 
 def _where(message: Message) -> str:

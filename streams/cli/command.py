@@ -14,11 +14,12 @@ import streams.cli.demo as demo_cli
 import streams.cli.events as events_cli
 import streams.cli.model as model_cli
 import streams.cli.replay as replay_cli
+import streams.cli.report as report_cli
 import streams.cli.worker as worker_cli
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = (demo_cli, worker_cli, replay_cli, campaigns_cli, events_cli, model_cli)
+_COMMANDS = (demo_cli, worker_cli, replay_cli, report_cli, campaigns_cli, events_cli, model_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from typing import Any
 
@@ -33,7 +34,9 @@ def _run(args: argparse.Namespace) -> int:
         # the others have); they do not stop the worker.
         for warning in locale_gaps(campaign_set.templates):
             print(f"lifecycle worker: {warning}", file=sys.stderr)
-        asyncio.run(ensure_topics(settings))
+        topics = asyncio.run(ensure_topics(settings))
+        for line in topics.lines(settings.partitions):
+            print(f"lifecycle worker: {line}", file=sys.stderr)
     except LifecycleError as exc:
         print(f"lifecycle worker: {exc}", file=sys.stderr)
         return 2
@@ -84,11 +87,24 @@ def run_worker(settings: Any, campaigns: Any) -> None:
     from faust.worker import Worker as FaustWorker
 
     from streams.app import build_worker
+    from streams.logs import logging_config
 
     worker = build_worker(settings, campaigns)
+    secrets = [
+        secret.get_secret_value()
+        for secret in (settings.unsubscribe.secret, settings.smtp.password)
+        if secret is not None
+    ]
+    logging.captureWarnings(True)  # warnings are log lines too, in the same format
     FaustWorker(
         worker.app,
         loglevel=settings.log_level,
+        logging_config=logging_config(
+            settings.log_level,
+            settings.log_format,
+            secrets,
+            message_id_domain=settings.message_id_domain,
+        ),
         quiet=True,
         override_logging=True,
     ).execute_from_commandline()

@@ -20,6 +20,19 @@ ledger entry is still the one the attempt started from (:func:`lifecycle.mail.le
 The ``committing`` mark is produced to the ledger's changelog and awaited until the broker
 acknowledges it; if that fails or times out no dot is written.
 
+An attempt that finds ``committing`` (its worker died before the server's reply, so the
+record was redelivered) or gets no reply to the dot reports the email in doubt: counted
+in ``lifecycle_emails_in_doubt_total``, a warning naming the Message-ID, a dead letter of
+kind ``in_doubt``; then the category's setting skips it (ledger ``in_doubt``) or resends it
+(a retry record for the next attempt). An attempt whose ``committing`` mark was not
+acknowledged wrote no dot: the ledger is put back to what the attempt started from
+before the retry is scheduled, so nothing takes that email for sent.
+
+Whatever else an attempt raises (an address the email package refuses, a bug), the
+message is given up (``delivery_error``, ledger ``failed``, dead-lettered and counted)
+instead of crashing the agent. Retry records and dead letters are produced until the
+broker acknowledges them (:func:`streams.acknowledged.send_acknowledged`).
+
 The ledger is pruned (:mod:`lifecycle.mail.ledger_expiry`): each message id is filed in its
 partition's expiry index when its first attempt starts, and while an agent handles a
 record of partition ``p`` (at most once per prune interval) the ids of every due bucket
@@ -32,7 +45,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -58,6 +71,9 @@ from lifecycle.mail import (
     normalize_address,
     too_late_to_send,
 )
+from lifecycle.measurement import delivery_fact
+from lifecycle.state import Fact
+from streams.acknowledged import send_acknowledged
 from streams.dead_letter import DeadLetters
 from streams.delivery.ledger import (
     CommitNotDurableError,
@@ -71,6 +87,7 @@ from streams.delivery.smtp import (
     SmtpReceipt,
     TransientSmtpError,
 )
+from streams.failures import describe, log_failure
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 
@@ -80,6 +97,11 @@ log = logging.getLogger(__name__)
 
 # A refused connection or login is the setup's fault, not the message's: keep retrying.
 _SETUP_STAGES = frozenset({"connect", "auth"})
+
+
+def _context(message: OutboxMessage) -> dict[str, str]:
+    """What a log line about ``message`` carries (see streams/logs.py); never the address."""
+    return {"message_id": message.message_id, "campaign": message.campaign_id}
 
 
 class MailSender(Protocol):
@@ -95,6 +117,18 @@ class MailSender(Protocol):
     ) -> SmtpReceipt: ...
 
     async def close(self) -> None: ...
+
+
+def _counted(message: OutboxMessage, state: str) -> tuple[Fact, ...]:
+    """The counters' fact of a final ledger state, written with it (one per message id:
+    an attempt goes ahead only while no final state is recorded)."""
+    fact = delivery_fact(
+        decided_at=message.decided_at,
+        campaign=message.campaign_id,
+        variant=message.variant,
+        state=state,
+    )
+    return (fact,)
 
 
 class Delivery:
@@ -120,8 +154,12 @@ class Delivery:
         metrics: WorkerMetrics,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
+        counters_ready: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
+        #: Recovers the delivery counters of a partition before its first record is
+        #: handled (see :mod:`streams.counters.store`); None counts nothing.
+        self.counters_ready = counters_ready
         self.ledger = ledger
         self.expiry_store = expiry_store
         self.new_sender = new_sender
@@ -161,6 +199,11 @@ class Delivery:
                 sender, self._sender = self._sender, None
                 await sender.close()
 
+    async def ready_to_count(self, partition: int) -> None:
+        """Called by the agents before each record of ``partition``."""
+        if self.counters_ready is not None:
+            await self.counters_ready(partition)
+
     # -- one attempt ----------------------------------------------------------------
 
     async def attempt(
@@ -178,7 +221,13 @@ class Delivery:
         that record: a dead letter names its topic, partition and offset.
         """
         async with self._in_progress.hold(message.message_id):
-            await self._attempt(message, attempt, partition, source)
+            try:
+                await self._attempt(message, attempt, partition, source)
+            except Exception as exc:  # a message we cannot handle must not stop delivery
+                log_failure(log, f"attempt {attempt} of {message.message_id} failed", exc)
+                await self._give_up(
+                    message, attempt, f"delivery error: {describe(exc)}", "delivery_error", source
+                )
 
     # -- pruning --------------------------------------------------------------------
 
@@ -219,6 +268,13 @@ class Delivery:
         metrics = self.metrics
         key = message.message_id.encode()
         seen = self.ledger.get(key)
+        if seen is not None and seen.state == "committing":
+            # Only an attempt that never finished leaves "committing" (a finished one moves
+            # it on, even when the reply was lost): its worker died, so this record came back.
+            await self._in_doubt(
+                message, seen, attempt, source, "its worker stopped before the server replied"
+            )
+            return
         if not may_send(seen, attempt=attempt):
             metrics.emails_skipped_duplicate.inc()
             return
@@ -238,7 +294,14 @@ class Delivery:
                 else "more than the maximum delay"
             )
             self.ledger.put(
-                key, LedgerEntry(state="expired", at=now, attempt=attempt, detail=detail)
+                key,
+                LedgerEntry(
+                    state="expired",
+                    at=now,
+                    attempt=attempt,
+                    detail=detail,
+                    facts=_counted(message, "expired"),
+                ),
             )
             metrics.emails_expired.labels(message.campaign_id).inc()
             return
@@ -251,9 +314,14 @@ class Delivery:
                 unsubscribe=self._unsubscribe_links(message, now),
             )
             recipient = normalize_address(message.to_address)
-        except LifecycleError as exc:
+        except Exception as exc:  # the email package raises ValueError and its own kinds
+            if isinstance(exc, LifecycleError):
+                detail = str(exc)
+            else:
+                # Its messages can quote the address or header: the type says enough.
+                detail = f"{type(exc).__name__} (an address or header the email package refuses)"
             await self._give_up(
-                message, attempt, f"cannot build the email: {exc}", "unbuildable", source
+                message, attempt, f"cannot build the email: {detail}", "unbuildable", source
             )
             return
 
@@ -278,14 +346,17 @@ class Delivery:
             )
         except DuplicateAttemptError as exc:
             # The sender dropped the connection mid-DATA: the server discards the message.
-            log.warning("not sent, a duplicate: %s", exc)
+            log.warning("not sent, a duplicate: %s", exc, extra=_context(message))
             metrics.emails_skipped_duplicate.inc()
             return
         except CommitNotDurableError as exc:
-            # Not sent (no dot). Retry later like any transient failure; the in-memory
-            # ledger is overwritten with "retrying" right away.
+            # Not sent (no dot). The in-memory ledger already says "committing" (and its
+            # changelog record may still land): put back what this attempt started from
+            # first, so that nothing (a redelivery, a restart) takes the email for sent
+            # while the retry is being scheduled; then retry like any transient failure.
+            self._restore(key, seen)
             metrics.email_failures.labels("transient_ledger").inc()
-            log.warning("not sent: %s", exc)
+            log.warning("not sent: %s", exc, extra=_context(message))
             await self._retry_or_give_up(message, attempt, exc, source)
             return
         except PermanentSmtpError as exc:
@@ -297,7 +368,13 @@ class Delivery:
         metrics.smtp_send_seconds.observe(asyncio.get_running_loop().time() - started)
         self.ledger.put(
             key,
-            LedgerEntry(state="sent", at=self.clock(), attempt=attempt, detail=str(receipt.code)),
+            LedgerEntry(
+                state="sent",
+                at=self.clock(),
+                attempt=attempt,
+                detail=str(receipt.code),
+                facts=_counted(message, "sent"),
+            ),
         )
         metrics.emails_sent.labels(message.campaign_id, message.category).inc()
 
@@ -311,11 +388,13 @@ class Delivery:
         metrics = self.metrics
         metrics.email_failures.labels(f"transient_{exc.stage}").inc()
         if exc.may_have_been_delivered:
-            # The dot went out and no reply came: the ledger already says "committing",
-            # which counts as sent. Retrying could send it twice; we do not.
-            log.warning(
-                "no reply after the final dot for %s; counted as sent, not retried",
-                message.message_id,
+            # The dot went out and no reply came: the ledger says "committing". Whether
+            # the server took it only its log can tell; the category's setting decides.
+            committing = self.ledger.get(message.message_id.encode())
+            if committing is None or committing.state != "committing":
+                committing = LedgerEntry(state="committing", at=self.clock(), attempt=attempt)
+            await self._in_doubt(
+                message, committing, attempt, source, "no reply from the server to the final dot"
             )
             return
         await self._retry_or_give_up(message, attempt, exc, source)
@@ -330,7 +409,7 @@ class Delivery:
         metrics = self.metrics
         metrics.email_failures.labels(f"permanent_{exc.stage}").inc()
         if exc.stage in _SETUP_STAGES:
-            log.error("SMTP setup problem (%s): %s", exc.stage, exc)
+            log.error("SMTP setup problem (%s): %s", exc.stage, exc, extra=_context(message))
             await self._retry_or_give_up(message, attempt, exc, source)
             return
         reason = f"SMTP {exc.code} at {exc.stage}: {exc.reply}".strip()
@@ -375,18 +454,76 @@ class Delivery:
             jitter_fraction=0.5,
             rng_value=self.rng.random(),
         )
+        await self._schedule(message, attempt, delay, reason)
+
+    async def _schedule(
+        self, message: OutboxMessage, attempt: int, delay: float, reason: str
+    ) -> None:
+        """Attempt ``attempt + 1`` after ``delay`` seconds: the retry record first (until the
+        broker has it), then ``retrying``, so a crash between the two repeats the attempt."""
         now = self.clock()
         retry = RetryRecord(
             message=message, attempt=attempt + 1, not_before=now + timedelta(seconds=delay)
         )
-        pending = await self.retry_topic.send(
-            key=message.customer_id.encode(), value=retry.to_bytes()
+        await send_acknowledged(
+            self.retry_topic,
+            what=f"retry record of {message.message_id}",
+            key=message.customer_id.encode(),
+            value=retry.to_bytes(),
         )
-        await pending
         self.ledger.put(
             message.message_id.encode(),
             LedgerEntry(state="retrying", at=now, attempt=attempt, detail=reason[:300]),
         )
+
+    async def _in_doubt(
+        self,
+        message: OutboxMessage,
+        committing: LedgerEntry,
+        attempt: int,
+        source: Message | None,
+        why: str,
+    ) -> None:
+        """Report an email that may or may not have reached the server, then skip or resend it."""
+        action = self.settings.delivery.in_doubt_action(message.category)
+        next_step = "not sent again" if action == "skip" else "sending it again"
+        log.warning(
+            "email %s in doubt: %s (attempt %d, committing since %s); the mail server's log"
+            " tells whether it arrived; %s (LIFECYCLE_IN_DOUBT_%s=%s)",
+            message.message_id,
+            why,
+            committing.attempt,
+            committing.at.isoformat(),
+            next_step,
+            message.category.upper(),
+            action,
+            extra=_context(message),
+        )
+        reason = (
+            f"in doubt: {why} (attempt {committing.attempt}, committing since"
+            f" {committing.at.isoformat()}); check the mail server's log for Message-ID"
+            f" {message.message_id}; {next_step} ({action})"
+        )
+        await self._dead_letter(message, reason, "in_doubt", source)
+        self.metrics.emails_in_doubt.labels(message.category, action).inc()
+        key = message.message_id.encode()
+        if action == "skip":
+            self.ledger.put(
+                key,
+                LedgerEntry(
+                    state="in_doubt", at=self.clock(), attempt=committing.attempt, detail=why
+                ),
+            )
+            return
+        # The next attempt number after both this record's and the unfinished one's, so
+        # a stale copy of either is a skipped duplicate.
+        await self._schedule(message, max(attempt, committing.attempt), 0.0, f"in doubt: {why}")
+
+    def _restore(self, key: bytes, seen: LedgerEntry | None) -> None:
+        if seen is None:
+            self.ledger.delete(key)
+        else:
+            self.ledger.put(key, seen)
 
     async def _give_up(
         self,
@@ -397,6 +534,22 @@ class Delivery:
         source: Message | None,
         *,
         counted_as: str | None = None,
+    ) -> None:
+        await self._dead_letter(message, reason, kind, source)
+        self.ledger.put(
+            message.message_id.encode(),
+            LedgerEntry(
+                state="failed",
+                at=self.clock(),
+                attempt=attempt,
+                detail=reason[:300],
+                facts=_counted(message, "failed"),
+            ),
+        )
+        self.metrics.emails_dead_lettered.labels(counted_as or kind).inc()
+
+    async def _dead_letter(
+        self, message: OutboxMessage, reason: str, kind: str, source: Message | None
     ) -> None:
         key, value = message.customer_id.encode(), message.to_json_bytes()
         if source is None:  # outside an agent (unit tests): no record to point back at
@@ -414,11 +567,6 @@ class Delivery:
             await self.dead_letters.publish_record(
                 source, key=key, value=value, reason=reason, kind=kind, stage="delivery"
             )
-        self.ledger.put(
-            message.message_id.encode(),
-            LedgerEntry(state="failed", at=self.clock(), attempt=attempt, detail=reason[:300]),
-        )
-        self.metrics.emails_dead_lettered.labels(counted_as or kind).inc()
 
     async def _suppress(self, message: OutboxMessage, reason: str) -> None:
         """Tell the engine, through the normal event path, that this address hard-bounced."""

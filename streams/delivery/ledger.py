@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 from lifecycle.exceptions import LifecycleError
 from lifecycle.mail import LedgerEntry
-from streams.internals import put_acknowledged
+from streams.counters import Journal
+from streams.internals import put_acknowledged, put_tracked
 
 __all__ = [
     "CommitNotDurableError",
@@ -44,22 +45,37 @@ class DeliveryLedger(Protocol):
     def put(self, key: bytes, entry: LedgerEntry) -> None:
         """Record ``entry``; the changelog write is Faust's, in the background."""
 
+    def delete(self, key: bytes) -> None:
+        """Forget ``key`` (a tombstone on the changelog, in the background)."""
+
     async def put_acknowledged(self, key: bytes, entry: LedgerEntry, *, within: float) -> None:
         """Record ``entry`` and return once the broker acknowledged it; raise otherwise."""
 
 
 class FaustLedger:
-    """:class:`DeliveryLedger` over the ``delivery-ledger`` Faust table."""
+    """:class:`DeliveryLedger` over the ``delivery-ledger`` Faust table.
 
-    def __init__(self, table: Any) -> None:
+    With a ``journal``, an entry that carries counted facts (a final state) is written
+    through :func:`~streams.internals.put_tracked` and counted once acknowledged.
+    """
+
+    def __init__(self, table: Any, journal: Journal | None = None) -> None:
         self.table = table
+        self.journal = journal
 
     def get(self, key: bytes) -> LedgerEntry | None:
         raw = self.table.get(key)
         return None if raw is None else LedgerEntry.from_bytes(raw)
 
     def put(self, key: bytes, entry: LedgerEntry) -> None:
-        self.table[key] = entry.to_bytes()
+        if self.journal is not None and entry.facts:
+            self.journal.track(put_tracked(self.table, key, entry.to_bytes()), entry.facts)
+        else:
+            self.table[key] = entry.to_bytes()
+
+    def delete(self, key: bytes) -> None:
+        if key in self.table:  # ``del`` of a missing key sends a tombstone, then raises
+            del self.table[key]
 
     async def put_acknowledged(self, key: bytes, entry: LedgerEntry, *, within: float) -> None:
         """Write ``entry`` and return once the broker acknowledged its changelog record

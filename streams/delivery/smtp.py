@@ -34,6 +34,7 @@ import aiosmtplib
 
 from lifecycle.exceptions import LifecycleError
 from lifecycle.mail import TokenBucket
+from streams.failures import caused_by
 from streams.internals import data_in_steps, normalize_message_line_endings
 from streams.settings import SmtpSettings, TlsMode
 
@@ -441,7 +442,7 @@ def _classify(
         text = f"SMTP {stage} refused{about}{where}: {exc.code} {exc.message}"
         error_type = TransientSmtpError if exc.code < 500 else PermanentSmtpError
         return error_type(text, stage=stage, code=exc.code, reply=exc.message, recipient=recipient)
-    if _caused_by(exc, ssl.SSLCertVerificationError):
+    if caused_by(exc, ssl.SSLCertVerificationError):
         return PermanentSmtpError(f"TLS certificate not trusted{where}: {exc}", stage=stage)
     if isinstance(exc, aiosmtplib.SMTPNotSupported) or type(exc) is aiosmtplib.SMTPException:
         # Configuration mismatch (no STARTTLS, no AUTH, no SMTPUTF8): not going to heal.
@@ -449,13 +450,3 @@ def _classify(
     return TransientSmtpError(
         f"SMTP {stage} failed{where}: {type(exc).__name__}: {exc}", stage=stage
     )
-
-
-def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, kind):
-            return True
-        exc = exc.__cause__ or exc.__context__
-        seen += 1
-    return False

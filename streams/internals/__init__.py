@@ -9,7 +9,7 @@ One module here overrides public methods only, but changes Faust's behaviour as 
 (a flush before each commit that really drains), so it lives behind the same fence.
 """
 
-from streams.internals.changelog import put_acknowledged
+from streams.internals.changelog import put_acknowledged, put_tracked
 from streams.internals.draining_producer import DrainingProducer, OutstandingRecords
 from streams.internals.rebalance_safe_consumer import RebalanceSafeConsumer
 from streams.internals.smtp_data import data_in_steps, normalize_message_line_endings
@@ -22,8 +22,9 @@ __all__ = [
     "RebalanceSafeConsumer",
     "SafeTransport",
     "use_safe_transport",
-    # faust: one table write acknowledged by the broker
+    # faust: one table write acknowledged by the broker, or tracked until it is
     "put_acknowledged",
+    "put_tracked",
     # aiosmtplib: DATA with a hook before the final dot
     "data_in_steps",
     "normalize_message_line_endings",

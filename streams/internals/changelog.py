@@ -6,6 +6,11 @@ written offsets). Public but undocumented: ``Collection.data`` (the store behind
 table), ``partition_for_key``, ``changelog_topic``, ``key_serializer`` and
 ``value_serializer``, and ``Topic.send(..., force=True)``.
 
+:func:`put_tracked` is ``table[key] = value`` through the table's public ``send_changelog``
+(the same call Faust's own ``on_key_set`` makes), returning the changelog record's future
+so the caller learns its offset when the broker acknowledges it: the counters
+(:mod:`streams.counters`) count a write's facts only once its record is durable.
+
 Why: ``table[key] = value`` only puts the changelog record in Faust's producer buffer, and
 ``app.producer.flush()`` does not make it durable either (the buffer's ``flush_atmost``
 returns after 0.1 s without progress, and aiokafka's ``flush`` waits for batches but
@@ -18,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-__all__ = ["put_acknowledged"]
+__all__ = ["put_acknowledged", "put_tracked"]
 
 
 async def put_acknowledged(table: Any, key: bytes, value: bytes, *, within: float) -> None:
@@ -43,3 +48,15 @@ async def put_acknowledged(table: Any, key: bytes, value: bytes, *, within: floa
             force=True,  # never deferred to the event's commit ("attachments")
         )
         await acknowledged
+
+
+def put_tracked(table: Any, key: bytes, value: bytes) -> asyncio.Future[Any]:
+    """What ``table[key] = value`` does, returning the future of the changelog record
+    (it resolves to the record's ``RecordMetadata``, or fails if the broker refused it).
+
+    Only inside stream iteration: the record goes to the partition of the event being
+    processed, as every table write does (``partition_for_key``).
+    """
+    future: asyncio.Future[Any] = table.send_changelog(table.partition_for_key(key), key, value)
+    table.data[key] = value
+    return future

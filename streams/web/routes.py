@@ -1,4 +1,9 @@
-"""Web routes on Faust's own web server: metrics, health and readiness."""
+"""Web routes on Faust's own web server: metrics, health and readiness.
+
+``/ready`` is 200 once the tables are recovered and no rebalance is running; its body also
+lists the configured shop topics the cluster metadata does not have yet
+(``missing_topics``), which the worker consumes within seconds of their creation.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +27,12 @@ def register(worker: Worker) -> None:
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", "app": worker.settings.app_id})
+        body = {
+            "status": "ok" if worker.health.healthy else "unhealthy",
+            "app": worker.settings.app_id,
+        }
+        body.update(worker.health.report())
+        return web.json(body, status=200 if worker.health.healthy else 503)
 
     @app.page("/ready")
     async def ready(web: Any, request: Any) -> Any:
@@ -34,7 +44,17 @@ def register(worker: Worker) -> None:
             "recovered": recovered,
             "rebalancing": app.rebalancing,
             "assigned": assigned,
+            "missing_topics": _missing_sources(worker),
         }
         return web.json(body, status=200 if is_ready else 503)
 
     unsubscribe.register(worker)
+
+
+def _missing_sources(worker: Worker) -> list[str]:
+    """Shop topics the consumer's metadata lists with no partitions (unknown: not listed)."""
+    consumer = worker.app.consumer
+    if consumer is None:
+        return []
+    names = dict.fromkeys(topic.get_topic_name() for topic in worker.topics.sources)
+    return [name for name in names if consumer.topic_partitions(name) == 0]

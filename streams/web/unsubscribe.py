@@ -1,10 +1,12 @@
 """``/unsubscribe``: GET shows a confirmation page, POST unsubscribes (RFC 8058 one-click).
 
-GET never changes anything, because mail scanners fetch links. POST verifies the signed
+GET never changes anything, because mail scanners fetch links. POST verifies the sealed
 token and produces a ``consent.changed`` event to the worker's own customer-events topic,
 keyed by customer id (as delivery does with bounces), so the engine applies it like any
-other event of that customer. The shop's topics are read-only for us. A bad token gets
-the same 400 page whatever is wrong with it (forged, truncated, expired).
+other event of that customer. The event carries the link's issue time
+(``link_issued_at``), so a link sent before a later re-subscribe cannot undo it. The
+shop's topics are read-only for us. A bad token gets the same 400 page whatever is wrong
+with it (forged, truncated, expired).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from faust import web
 
 from lifecycle.events import ConsentChanged, dump_event
 from lifecycle.exceptions import UnsubscribeTokenError
-from lifecycle.mail import verify_token
+from lifecycle.mail import UnsubscribeRequest, open_token
 from streams.worker import Worker
 
 __all__ = ["register"]
@@ -46,12 +48,12 @@ def register(worker: Worker) -> None:
     # Normalised events keyed by customer id: the partition that owns the customer's state.
     customer_events = worker.topics.customer_events
 
-    def customer_for(request: Any) -> str | None:
+    def customer_for(request: Any) -> UnsubscribeRequest | None:
         token = request.query.get("token", "")
         if secret is None or not token:
             return None
         try:
-            return verify_token(secret, token, datetime.now(UTC), max_age)
+            return open_token(secret, token, datetime.now(UTC), max_age)
         except UnsubscribeTokenError:
             return None
 
@@ -74,9 +76,10 @@ def register(worker: Worker) -> None:
             return self.html(_page("Unsubscribe", body))
 
         async def post(self, request: Any) -> Any:
-            customer_id = customer_for(request)
-            if customer_id is None:
+            unsubscribe = customer_for(request)
+            if unsubscribe is None:
                 return invalid(self)
+            customer_id = unsubscribe.customer_id
             token = request.query["token"]
             event = ConsentChanged(
                 type="consent.changed",
@@ -86,6 +89,8 @@ def register(worker: Worker) -> None:
                 occurred_at=datetime.now(UTC),
                 marketing_consent=False,
                 source="unsubscribe_link",
+                # The link speaks for when it was sent: a later re-subscribe stands.
+                link_issued_at=unsubscribe.issued_at,
             )
             pending = await customer_events.send(key=customer_id.encode(), value=dump_event(event))
             await pending

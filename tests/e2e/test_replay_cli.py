@@ -68,9 +68,12 @@ def test_replay_prints_signals_decisions_and_journeys(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
-    assert {r["kind"] for r in records} == {"signal", "decision", "journey"}
+    assert {r["kind"] for r in records} == {"signal", "decision", "journey", "tally"}
     for record in records:
         assert {"kind", "at", "customer_id"} <= set(record)
+    # What each outcome counts, for `lifecycle report --from`: orders among it.
+    facts = [fact for r in records if r["kind"] == "tally" for fact in r["facts"]]
+    assert any(fact[0] == "o" for fact in facts)
     decisions = [r for r in records if r["kind"] == "decision"]
     for decision in decisions:
         assert {"campaign", "variant", "step", "outcome", "template"} <= set(decision)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 from collections import Counter
@@ -13,7 +14,7 @@ import pytest
 
 from lifecycle.mail.ledger import RetryRecord
 from lifecycle.mail.outbox import OutboxMessage, derive_message_id
-from lifecycle.mail.unsubscribe import make_token
+from lifecycle.mail.unsubscribe import make_token, make_v1_token
 from tests.factories import event_dict
 from tests.support.smtp_fixtures import SMTP_TEST_CREDENTIALS
 from tests.support.worker_env import TEST_SECRET
@@ -221,18 +222,28 @@ async def test_old_history_builds_state_but_its_emails_expire_unsent(
     assert [m.rcpt_tos for m in smtp_server.messages] == [("new@shop.test",)]
 
 
-async def test_pruned_ledger_entries_never_let_a_redelivery_send_twice(
-    worker_factory: WorkerFactory, kafka_kit, smtp_server
-) -> None:
-    """Entries are deleted (tombstones on the changelog) once their messages are past the
-    maximum delay plus the margin; redelivering those messages then expires them."""
-    # 0.002 h = 7.2 s: margin 7.2 s, 7 s buckets, one look per partition every 7 s.
+async def sent_with_a_short_ledger_life(worker_factory: WorkerFactory, kafka_kit, smtp_server):
+    """A worker whose ledger entries may go seconds after their send, and six emails sent.
+
+    0.002 h = 7.2 s: margin 7.2 s, 7 s buckets, one look per partition every 7 s.
+    """
     env, worker = await worker_factory(
         smtp_port=smtp_server.port, LIFECYCLE_MAX_SEND_DELAY_HOURS="0.002"
     )
     messages = [outbox_message(n) for n in range(6)]
     await produce_outbox(kafka_kit, env, messages)
     await smtp_server.wait_for_messages(ids(messages), within=60)
+    return env, worker, messages
+
+
+async def test_pruned_ledger_entries_never_let_a_redelivery_send_twice(
+    worker_factory: WorkerFactory, kafka_kit, smtp_server
+) -> None:
+    """Entries are deleted (tombstones on the changelog) once their messages are past the
+    maximum delay plus the margin; redelivering those messages then expires them."""
+    env, worker, messages = await sent_with_a_short_ledger_life(
+        worker_factory, kafka_kit, smtp_server
+    )
 
     # Pruning runs while an agent handles a record of the partition: keep a trickle of
     # fresh emails to the same customers (so the same partitions) until every original
@@ -332,6 +343,10 @@ async def test_marketing_mail_carries_one_click_unsubscribe_that_works(
     url = re.search(r"<(http[^>]+)>", headers["List-Unsubscribe"]).group(1)  # type: ignore[union-attr]
     assert url.startswith(worker.base_url + "/unsubscribe?token=")
     token = url.split("token=", 1)[1]
+    # The link is a sealed v2 token: it does not show the customer id, in any spelling.
+    assert token.startswith("v2.")
+    assert "c-7" not in token
+    assert base64.urlsafe_b64encode(b"c-7").rstrip(b"=").decode() not in token
     assert (
         f"<mailto:unsubscribe@shop.test?subject=unsubscribe%20{token}>"
         in (headers["List-Unsubscribe"])
@@ -349,7 +364,7 @@ async def test_marketing_mail_carries_one_click_unsubscribe_that_works(
             assert "<form" in await page.text()
         for bad in (
             url[:-3],
-            url.replace("token=v1.", "token=v1.x"),
+            url.replace("token=v2.", "token=v2.x"),
             url + "A",
             url.split("?")[0] + "?token=",
         ):
@@ -370,6 +385,11 @@ async def test_marketing_mail_carries_one_click_unsubscribe_that_works(
     )
     events = consents(consent)
     assert {(e["customer_id"], e["marketing_consent"]) for e in events} == {("c-7", False)}
+    # Each carries the link's issue time, which is no later than the click.
+    assert all(
+        datetime.fromisoformat(e["link_issued_at"]) <= datetime.fromisoformat(e["occurred_at"])
+        for e in events
+    )
     assert {r.key for r in consent if b'"consent.changed"' in r.value} == {b"c-7"}
     assert len({e["event_id"] for e in events}) == 1  # the second click is a duplicate
     shop_records = await kafka_kit.read_topic(env.topic("customers"))
@@ -402,10 +422,14 @@ async def test_an_expired_unsubscribe_link_gets_the_same_page_as_a_forged_one(
     issued = datetime.now(UTC) - timedelta(days=366)  # the default maximum age is 365 days
     expired = make_token(TEST_SECRET.encode(), "c-8", issued)
     fresh = make_token(TEST_SECRET.encode(), "c-8", datetime.now(UTC))
+    # A link of the first format, sent before v2: still honoured until it expires.
+    old_format = make_v1_token(TEST_SECRET.encode(), "c-8", datetime.now(UTC))
     base = worker.base_url + "/unsubscribe?token="
     async with aiohttp.ClientSession() as http:
         async with http.get(base + fresh) as page:
             assert page.status == 200  # the same customer, a valid link: accepted
+        async with http.get(base + old_format) as page:
+            assert page.status == 200
         async with http.post(base + fresh[:-2]) as forged:
             assert forged.status == 400
             forged_page = await forged.text()

@@ -47,7 +47,7 @@ def test_the_changelogs_created_are_the_ones_faust_uses(kafka_kit, tmp_path: Pat
     worker = build_worker(settings)
     faust_names = {table.changelog_topic.get_topic_name() for table in vars(worker.tables).values()}
     ours = {t.name for t in owned_topics(settings) if t.compacted}
-    assert faust_names == ours
+    assert faust_names == ours - {settings.topics.counters}
 
 
 @pytest.mark.asyncio(loop_scope="session")
@@ -63,6 +63,10 @@ async def test_every_owned_topic_exists_with_its_partitions_and_changelogs_compa
     ledger = changelog_topic(settings, "delivery-ledger")
     if kafka_broker.kind == "apache-kafka":  # Tansu does not compact
         assert await cleanup_policy(kafka_kit.bootstrap_servers, ledger) == "compact"
+        # The latest value per key is the current total.
+        assert await cleanup_policy(kafka_kit.bootstrap_servers, settings.topics.counters) == (
+            "compact"
+        )
 
 
 @pytest.mark.asyncio(loop_scope="session")
@@ -78,3 +82,32 @@ async def test_a_keyed_topic_with_other_partitions_stops_start_up(
     message = str(refused.value)
     assert "LIFECYCLE_PARTITIONS: is 4" in message
     assert f"{settings.topics.outbox} has 2" in message
+
+
+async def existing_topics(bootstrap_servers: str) -> set[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_missing_shop_topics_are_created_unless_that_is_turned_off(
+    kafka_kit, tmp_path: Path
+) -> None:
+    off = settings_for(
+        kafka_kit, tmp_path, LIFECYCLE_PARTITIONS="3", LIFECYCLE_CREATE_SOURCE_TOPICS="false"
+    )
+    sources = tuple(off.topics.sources)
+    report = await ensure_topics(off)
+    assert (report.created_sources, report.missing_sources) == ((), sources)
+    assert not set(sources) & await existing_topics(kafka_kit.bootstrap_servers)
+
+    on = settings_for(kafka_kit, tmp_path, LIFECYCLE_PARTITIONS="3")
+    report = await ensure_topics(on)
+    assert (report.created_sources, report.missing_sources) == (sources, ())
+    assert await describe(kafka_kit.bootstrap_servers, list(sources)) == dict.fromkeys(sources, 3)
+    again = await ensure_topics(on)  # a second start finds them
+    assert (again.created_sources, again.missing_sources) == ((), ())

@@ -108,14 +108,7 @@ class _Handler:
             assert server.transport is not None
             server.transport.close()
             await asyncio.Event().wait()  # cancelled by connection_lost; no reply is sent
-        gate = self.owner._mail_gate
-        if gate is not None:
-            self.owner.held_at_mail += 1
-            self.owner._notify()
-            try:
-                await gate.wait()
-            finally:
-                self.owner.held_at_mail -= 1
+        await self.owner._wait_at(self.owner._mail_gate, "held_at_mail")
         if self.owner.tempfail_reply is not None:
             return self.owner.tempfail_reply
         envelope.mail_from = address
@@ -165,6 +158,8 @@ class _Handler:
             auth_user=auth.login.decode() if isinstance(auth, LoginPassword) else None,
         )
         self.owner.messages.append(received)
+        # The message is taken; the client just does not hear so yet.
+        await self.owner._wait_at(self.owner._reply_gate, "held_after_dot")
         self._transaction(server, under_way=False)
         return "250 2.0.0 OK: queued"
 
@@ -208,6 +203,8 @@ class SmtpTestServer:
         self.drops_at_mail = 0
         self.held_at_mail = 0
         self._mail_gate: asyncio.Event | None = None
+        self.held_after_dot = 0
+        self._reply_gate: asyncio.Event | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -271,6 +268,17 @@ class SmtpTestServer:
         if self._mail_gate is not None:
             self._mail_gate.set()
             self._mail_gate = None
+
+    def hold_reply_to_dot(self) -> None:
+        """Take every message at its final dot (it is in :attr:`messages`) but send no reply
+        until :meth:`release_reply`; ``held_after_dot`` counts the clients waiting. A client
+        killed then has its email delivered and its ledger at ``committing``: in doubt."""
+        self._reply_gate = asyncio.Event()
+
+    def release_reply(self) -> None:
+        if self._reply_gate is not None:
+            self._reply_gate.set()
+            self._reply_gate = None
 
     def drop_at_mail(self, count: int = 1) -> None:
         """Cut the connection, without a reply, on the next ``count`` MAIL commands.
@@ -396,6 +404,17 @@ class SmtpTestServer:
         state.open = False
         self._protocols = {p for p in self._protocols if p.state is not state}
         self._notify()
+
+    async def _wait_at(self, gate: asyncio.Event | None, counter: str) -> None:
+        """Wait for ``gate`` (if set), counting the waiters in the attribute ``counter``."""
+        if gate is None:
+            return
+        setattr(self, counter, getattr(self, counter) + 1)
+        self._notify()
+        try:
+            await gate.wait()
+        finally:
+            setattr(self, counter, getattr(self, counter) - 1)
 
     def _notify(self) -> None:
         condition = self._condition

@@ -33,8 +33,10 @@ async def worker_factory(
         env: WorkerEnv | None = None,
         start: bool = True,
         name: str = "worker",
+        create_sources: bool = True,
         **settings: str,
     ) -> tuple[WorkerEnv, WorkerProcess]:
+        """``create_sources`` False leaves the shop topics to the worker (a fresh cluster)."""
         env = env or worker_env(
             unique_names,
             kafka_broker.bootstrap_servers,
@@ -43,7 +45,7 @@ async def worker_factory(
             **settings,
         )
         sources = {env.topic(t) for t in ("customers", "orders", "logins", "support")} - created
-        if sources:
+        if sources and create_sources:
             await create_topics(
                 kafka_broker.bootstrap_servers, dict.fromkeys(sources, SOURCE_PARTITIONS)
             )

@@ -146,6 +146,59 @@ def test_consent_is_decided_by_timestamp_not_arrival_order() -> None:
     assert state.profile.marketing_consent is True
 
 
+def _link_click(clicked: str, issued: str):
+    return event(
+        "consent.changed",
+        "c",
+        clicked,
+        marketing_consent=False,
+        source="unsubscribe_link",
+        link_issued_at=issued,
+    )
+
+
+def test_an_old_unsubscribe_link_does_not_undo_a_later_resubscribe() -> None:
+    signup = event("customer.signed_up", "c", "2026-01-01T10:00:00Z", marketing_consent=True)
+    out = event("consent.changed", "c", "2026-02-01T10:00:00Z", marketing_consent=False)
+    back_in = event("consent.changed", "c", "2026-03-01T10:00:00Z", marketing_consent=True)
+    # A link mailed on 15 January, clicked on 10 March: after the re-subscribe.
+    click = _link_click("2026-03-10T10:00:00Z", "2026-01-15T10:00:00Z")
+    for order in ((signup, out, back_in, click), (signup, out, click, back_in)):
+        state, _ = run(*order)
+        assert state.profile.marketing_consent is True, [e.event_id for e in order]
+
+
+def test_a_link_sent_after_the_latest_opt_in_unsubscribes() -> None:
+    signup = event("customer.signed_up", "c", "2026-01-01T10:00:00Z", marketing_consent=True)
+    back_in = event("consent.changed", "c", "2026-03-01T10:00:00Z", marketing_consent=True)
+    click = _link_click("2026-03-10T10:00:00Z", "2026-03-05T10:00:00Z")
+    for order in ((signup, back_in, click), (click, back_in, signup)):
+        state, _ = run(*order)
+        assert state.profile.marketing_consent is False
+
+
+def test_a_click_is_never_dated_after_it_happened() -> None:
+    click = _link_click("2026-03-10T10:00:00Z", "2026-03-10T09:58:00Z")
+    later_opt_in = event("consent.changed", "c", "2026-03-10T10:00:01Z", marketing_consent=True)
+    for order in ((click, later_opt_in), (later_opt_in, click)):
+        state, _ = run(*order)
+        assert state.profile.marketing_consent is True
+
+
+def test_a_link_sent_within_minutes_of_an_opt_in_still_unsubscribes() -> None:
+    # The link's time has whole seconds, and the sending worker's clock may be behind the
+    # shop's: a link stamped up to five minutes before an opt-in still counts as after it.
+    signup = event("customer.signed_up", "c", "2026-03-10T10:00:00.900Z", marketing_consent=True)
+    for issued in ("2026-03-10T10:00:00Z", "2026-03-10T09:55:01Z"):
+        click = _link_click("2026-03-11T10:00:00Z", issued)
+        for order in ((signup, click), (click, signup)):
+            state, _ = run(*order)
+            assert state.profile.marketing_consent is False, issued
+    click = _link_click("2026-03-11T10:00:00Z", "2026-03-10T09:55:00Z")
+    state, _ = run(signup, click)
+    assert state.profile.marketing_consent is True
+
+
 def test_clock_never_goes_back_and_late_facts_still_count() -> None:
     state, _ = run(
         event("order.placed", "c", "2026-03-01T12:00:00Z", total="50"),

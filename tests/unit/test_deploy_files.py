@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -57,3 +59,45 @@ def test_dockerfile_runs_the_worker_and_bakes_in_campaigns() -> None:
     assert 'CMD ["worker"]' in text
     assert "COPY campaigns ./campaigns" in text
     assert "USER lifecycle" in text
+
+
+# A secret-looking variable anywhere in the compose file must come from the operator:
+# ``${VAR:?message}`` (or ``${VAR?message}``), never a literal or a ``:-``/``-`` default.
+_SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|API_KEY|PRIVATE", re.IGNORECASE)
+_REQUIRED = re.compile(r"^\$\{(?P<var>[A-Za-z_][A-Za-z0-9_]*):?\?[^}]+\}$")
+
+
+def _environment_items(service: dict) -> list[tuple[str, str]]:
+    environment = service.get("environment") or {}
+    if isinstance(environment, list):  # ["NAME=value", ...]
+        return [tuple(item.split("=", 1)) if "=" in item else (item, "") for item in environment]
+    return [(name, "" if value is None else str(value)) for name, value in environment.items()]
+
+
+def test_compose_ships_no_usable_secret() -> None:
+    services = _compose()["services"]
+    checked = 0
+    for name, service in services.items():
+        for variable, value in _environment_items(service):
+            if not _SECRET_NAME.search(variable):
+                continue
+            checked += 1
+            required = _REQUIRED.match(value.strip())
+            assert required, f"{name}: {variable} must be '${{{variable}:?...}}', not {value!r}"
+            assert required["var"] == variable
+    assert checked >= 1  # the worker's unsubscribe secret is among them
+    worker = services["worker"]["environment"]
+    assert _REQUIRED.match(worker["LIFECYCLE_UNSUBSCRIBE_SECRET"])
+
+
+def test_no_env_file_is_shipped_and_the_worker_port_stays_on_loopback() -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files", "--", ".env", "*.env", "**/.env"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    assert tracked == []
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
+    assert all(str(p).startswith("127.0.0.1:") for p in _compose()["services"]["worker"]["ports"])

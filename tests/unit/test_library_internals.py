@@ -15,6 +15,7 @@ from pathlib import Path
 import aiosmtplib
 import aiosmtplib.protocol
 import faust.tables.base
+import faust.tables.table
 import faust.transport.consumer
 import pytest
 from faust.transport.drivers import aiokafka as aiokafka_driver
@@ -70,6 +71,10 @@ def test_faust_table_changelog_internals() -> None:
     collection = faust.tables.base.Collection
     assert _parameters(collection._on_changelog_sent) == ["self", "fut"]
     assert _parameters(collection.partition_for_key) == ["self", "key"]
+    # put_tracked: the public call Faust's own on_key_set makes, and the future it returns.
+    assert _parameters(collection.send_changelog)[:4] == ["self", "partition", "key", "value"]
+    on_key_set = inspect.getsource(faust.tables.table.Table.on_key_set)
+    assert "fut = self.send_changelog(self.partition_for_key(key), key, value)" in on_key_set
     assert isinstance(inspect.getattr_static(collection, "changelog_topic"), property)
     assert isinstance(inspect.getattr_static(collection, "data"), property)
 

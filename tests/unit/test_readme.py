@@ -59,6 +59,8 @@ def _default_of(variable: str) -> object:
 def _shown(value: object) -> str:
     if isinstance(value, Mailbox):
         return f"{value.name} <{value.address}>" if value.name else value.address
+    if isinstance(value, bool):  # as the environment spells it
+        return str(value).lower()
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
@@ -130,6 +132,17 @@ def test_every_nested_engine_setting_is_documented() -> None:
     assert "STAGES__AT_RISK_AFTER_DAYS" in names
     missing = [name for name in names if f"`{name}`" not in detection]
     assert missing == [], f"LIFECYCLE_ENGINE__ settings missing from the README: {missing}"
+
+
+def test_every_campaign_rule_is_documented() -> None:
+    from lifecycle.campaigns import CampaignRules
+
+    journeys = README[README.index("#### Operator settings that shape journeys") :]
+    journeys = journeys[: journeys.index("\n#### ", 1)]
+    names = [f"LIFECYCLE_CAMPAIGN__{name.upper()}" for name in CampaignRules.model_fields]
+    assert "LIFECYCLE_CAMPAIGN__QUIET_HOURS" in names
+    missing = [name for name in names if name not in journeys]
+    assert missing == [], f"LIFECYCLE_CAMPAIGN__ settings missing from the README: {missing}"
 
 
 def test_the_readme_stage_graph_is_the_code_graph() -> None:

@@ -94,3 +94,84 @@ def test_the_unsubscribe_mailbox_is_a_plain_address(
             load_settings()
     else:
         assert load_settings().unsubscribe.mailto == stored
+
+
+def test_a_flat_keyword_keeps_the_other_worker_defaults_of_its_group(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from streams.settings import Settings
+
+    worker_default = Settings().smtp
+    assert (worker_default.pool_size, worker_default.max_per_second) == (2, 50.0)
+    expected = worker_default.model_copy(update={"host": "mail.shop.example"})
+    assert Settings(smtp_host="mail.shop.example").smtp == expected
+    monkeypatch.setenv("LIFECYCLE_SMTP_HOST", "mail.shop.example")
+    assert load_settings().smtp == expected
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("LIFECYCLE_SMTP__HOST", "mail.shop.example"),
+        ("LIFECYCLE_SMTP__BURST", "9"),
+        ("LIFECYCLE_TOPICS__OUTBOX", "other.outbox"),
+        ("LIFECYCLE_SMTP", '{"host": "mail.shop.example"}'),
+        ("LIFECYCLE_WEB", "not json"),
+    ],
+)
+def test_a_group_is_set_by_its_documented_variables_only(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    default = load_settings()
+    monkeypatch.setenv(variable, value)
+    assert load_settings() == default
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("LIFECYCLE_SMTP_PORT", "twenty-five"),
+        ("LIFECYCLE_SMTP_TLS", "ssl"),
+        ("LIFECYCLE_SMTP_TIMEOUT_SECONDS", "0"),
+        ("LIFECYCLE_SMTP_MAX_ATTEMPTS", "0"),
+        ("LIFECYCLE_MAIL_FROM", "nobody"),
+        ("LIFECYCLE_MAIL_REPLY_TO", "Help <help@shop.example>\r\nBcc: x@evil.example"),
+        ("LIFECYCLE_TOPIC_OUTBOX", "no spaces allowed"),
+        ("LIFECYCLE_WEB_PORT", "0"),
+        ("LIFECYCLE_UNSUBSCRIBE_MAX_AGE_DAYS", "0"),
+        ("LIFECYCLE_CAMPAIGN__DEFAULT_CURRENCY", "euro"),
+    ],
+)
+def test_a_bad_grouped_value_is_named_by_its_documented_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    [line] = str(refused.value).splitlines()[1:]
+    assert line.strip().startswith(f"{variable}: ")
+
+
+def test_the_sender_and_reply_to_are_parsed_once_into_mailboxes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lifecycle.mail import Mailbox
+
+    monkeypatch.setenv("LIFECYCLE_MAIL_FROM", "Demo Shop <hello@shop.example>")
+    monkeypatch.setenv("LIFECYCLE_MAIL_REPLY_TO", "help@shop.example")
+    delivery = load_settings().delivery
+    assert delivery.mail_from == Mailbox(address="hello@shop.example", name="Demo Shop")
+    assert delivery.reply_to == Mailbox(address="help@shop.example", name=None)
+
+
+def test_the_worker_runs_campaigns_with_the_runtime_defaults_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lifecycle.campaigns import RuntimeContext
+
+    assert load_settings().runtime_context() == RuntimeContext()
+    monkeypatch.setenv("LIFECYCLE_CAMPAIGN__SHOP__NAME", "Demo Shop")
+    monkeypatch.setenv("LIFECYCLE_MESSAGE_ID_DOMAIN", "mail.shop.example")
+    context = load_settings().runtime_context()
+    assert (context.rules.shop.name, context.message_domain) == ("Demo Shop", "mail.shop.example")
+    assert context.rules.shop.url == RuntimeContext().rules.shop.url

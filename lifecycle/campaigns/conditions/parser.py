@@ -4,6 +4,12 @@ grammar rule (the grammar is in :mod:`~lifecycle.campaigns.conditions`).
 Syntax errors stop parsing (:class:`~lifecycle.campaigns.conditions.tokens.Stop`);
 operands are resolved and checked on the way by
 :class:`~lifecycle.campaigns.conditions.checks.ConditionChecker`.
+
+Parentheses and ``not`` nest at most :data:`MAX_NESTING` deep, so the recursive descent
+(and the evaluator and the folding, which walk the tree it builds) never come near
+Python's recursion limit; deeper is a located error. Numbers have at most
+:data:`MAX_NUMBER_DIGITS` digits and durations are bounded by
+:func:`~lifecycle.localtime.parse_duration`.
 """
 
 from __future__ import annotations
@@ -26,7 +32,10 @@ from lifecycle.campaigns.conditions.tree import (
 )
 from lifecycle.localtime import parse_duration
 
-__all__ = ["ConditionParser"]
+__all__ = ["MAX_NESTING", "MAX_NUMBER_DIGITS", "ConditionParser"]
+
+MAX_NESTING = 32
+MAX_NUMBER_DIGITS = 30
 
 _KEYWORDS = frozenset({"and", "or", "not", "in", "is", "none", "null", "true", "false"})
 _DAY_SECONDS = Decimal(86400)
@@ -40,6 +49,7 @@ class ConditionParser(ConditionChecker):
         self.known_values = known_values
         self.problems: list[ConditionProblem] = []
         self.attributes: set[str] = set()
+        self.nesting = 0
 
     # token helpers
 
@@ -91,10 +101,22 @@ class ConditionParser(ConditionChecker):
             items.append(self._not())
         return items[0] if len(items) == 1 else And(tuple(items))
 
+    def _deeper(self) -> None:
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            raise Stop(
+                self.token.offset,
+                f"nested more than {MAX_NESTING} levels deep (parentheses and 'not'); "
+                "write it more simply",
+            )
+
     def _not(self) -> Node:
         if self._is_word("not"):
             self._advance()
-            return Not(self._not())
+            self._deeper()
+            inner = self._not()
+            self.nesting -= 1
+            return Not(inner)
         return self._comparison()
 
     def _comparison(self) -> Node:
@@ -133,7 +155,9 @@ class ConditionParser(ConditionChecker):
         token = self.token
         if token.kind == "(":
             self._advance()
+            self._deeper()
             inner = self._or()
+            self.nesting -= 1
             if self.token.kind != ")":
                 raise self._fail("')' to close the '(' at column " + str(token.offset + 1))
             self._advance()
@@ -157,10 +181,16 @@ class ConditionParser(ConditionChecker):
 
     def _literal(self, token: Token) -> Const:
         if token.kind == "num":
+            if sum(c.isdigit() for c in token.text) > MAX_NUMBER_DIGITS:
+                raise Stop(token.offset, f"a number with more than {MAX_NUMBER_DIGITS} digits")
             return Const(Decimal(token.text), "number", token.offset, token.text)
         if token.kind == "dur":
             negative = token.text.startswith("-")
-            seconds = Decimal(parse_duration(token.text.lstrip("-")).total_seconds())
+            try:
+                duration = parse_duration(token.text.lstrip("-"))
+            except ValueError as exc:
+                raise Stop(token.offset, str(exc)) from None
+            seconds = Decimal(duration.total_seconds())
             days = seconds / _DAY_SECONDS
             return Const(-days if negative else days, "duration", token.offset, token.text)
         return Const(token.value, "string", token.offset, token.text)

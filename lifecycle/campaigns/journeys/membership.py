@@ -18,7 +18,7 @@ from datetime import datetime
 from lifecycle.campaigns.journeys.assignment import assign_variant
 from lifecycle.campaigns.journeys.moment import Moment
 from lifecycle.campaigns.model import Campaign, Matcher
-from lifecycle.events import Event
+from lifecycle.events import Event, OrderPlaced
 from lifecycle.signals import Signal
 from lifecycle.state import JourneyState
 
@@ -82,16 +82,26 @@ def end_removed_or_disabled(moment: Moment) -> None:
 
 
 def record_conversions(moment: Moment, event: Event | None, signals: Sequence[Signal]) -> None:
-    """Phase 2: conversion goals, for every journey still inside its window (control too)."""
+    """Phase 2: conversion goals, for every journey inside its window (control too).
+
+    The window opens at the entry's first treatment (see
+    :func:`~lifecycle.campaigns.journeys.sending.open_conversion_window`) and closes
+    ``within`` later; an order inside it adds its total to the entry's attributed revenue,
+    and the first goal inside it converts the entry (once per entry).
+    """
     for campaign in moment.campaigns:
         journey = moment.journeys.get(campaign.id)
         if (
             journey is None
             or campaign.conversion is None
-            or journey.converted_at is not None
             or journey.conversion_deadline is None
             or moment.now > journey.conversion_deadline
         ):
+            continue
+        if isinstance(event, OrderPlaced):
+            journey = journey.model_copy(update={"revenue": journey.revenue + event.total})
+            moment.journeys[campaign.id] = journey
+        if journey.converted_at is not None:
             continue
         found = _match(campaign.conversion.goals, event, signals)
         if found is None:
@@ -166,9 +176,6 @@ def new_entries(moment: Moment, event: Event | None, signals: Sequence[Signal]) 
             entered_at=moment.now,
             cause=found.cause,
             wake_at=moment.now,
-            conversion_deadline=(
-                None if campaign.conversion is None else moment.now + campaign.conversion.within
-            ),
             trigger=found.matcher.name,
             data=found.data,
         )

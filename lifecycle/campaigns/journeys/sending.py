@@ -26,7 +26,7 @@ from lifecycle.exceptions import TemplateRenderError
 from lifecycle.mail import OutboxMessage, derive_message_id
 from lifecycle.state import JourneyState, SendRecord
 
-__all__ = ["run_due_and_new"]
+__all__ = ["open_conversion_window", "run_due_and_new"]
 
 
 @dataclass
@@ -188,8 +188,25 @@ def _resolve(moment: Moment, contenders: list[_Contender]) -> None:
         moment.journeys[campaign.id] = journey.model_copy(update={"wake_at": wake})
 
 
+def open_conversion_window(
+    moment: Moment, campaign: Campaign, journey: JourneyState
+) -> JourneyState:
+    """The entry's first treatment (a send, a render error or, for the control, a
+    holdout) opens its conversion window: from now until ``within`` later.
+
+    Every arm reaches this point through the same checks (consent, address, quiet
+    hours, caps, priority), so each is measured from the moment its message went or
+    would have gone; a customer who converts before that converts in no arm.
+    """
+    if campaign.conversion is None or journey.conversion_deadline is not None:
+        return journey
+    deadline = moment.now + campaign.conversion.within
+    return journey.model_copy(update={"conversion_deadline": deadline})
+
+
 def _deliver(moment: Moment, contender: _Contender) -> JourneyState:
-    campaign, journey, step = contender.campaign, contender.journey, contender.step
+    campaign, step = contender.campaign, contender.step
+    journey = open_conversion_window(moment, campaign, contender.journey)
     into = contender.pending if contender.is_entry else None
     variant = journey.variant or CONTROL
     sent = SendRecord(at=moment.now, campaign=campaign.id, category=campaign.category)

@@ -131,12 +131,8 @@ class ValueReader:
             return None
         try:
             duration = parse_duration(value)
-        except ValueError:
-            self.err(
-                node.pos,
-                f"{what}: {value!r} is not a duration; write a number and a unit: "
-                "30m, 6h, 5d or 2w",
-            )
+        except ValueError as exc:
+            self.err(node.pos, f"{what}: {exc}")
             return None
         if duration <= timedelta(0):
             self.err(node.pos, f"{what} must be longer than 0")

@@ -4,7 +4,13 @@ It also notes each ``unsubscribe_url`` shown outside a marketing-only branch, wh
 compiler refuses in a template (or the layout) that transactional mail uses.
 
 Problems are reported at the file position of the offending word, so a typo is
-``FILE:LINE:COL`` in the template file, not in the template string.
+``FILE:LINE:COL`` in the template file, not in the template string. Whatever the source
+holds, compiling it gives a template or a located problem: a syntax tree nested deeper
+than :data:`~lifecycle.campaigns.templates.limits.MAX_TREE_DEPTH` levels, a number
+literal Python refuses, or anything Jinja or Python's compiler raise on it is a problem
+too, never an exception. The template is compiled bounded
+(:func:`~lifecycle.campaigns.templates.sandbox.compile_bounded`), so folding its
+constants cannot build huge values.
 """
 
 from __future__ import annotations
@@ -15,11 +21,12 @@ from dataclasses import dataclass
 
 import jinja2
 from jinja2 import meta, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from lifecycle.campaigns.located import LScalar, Pos, Problems
 from lifecycle.campaigns.suggest import nearest
+from lifecycle.campaigns.templates.limits import MAX_TREE_DEPTH, tree_depth
 from lifecycle.campaigns.templates.parts import AttributeUse
+from lifecycle.campaigns.templates.sandbox import BoundedSandbox, compile_bounded
 from lifecycle.campaigns.templates.variables import OBJECT_FIELDS
 
 __all__ = ["PartChecker"]
@@ -91,6 +98,22 @@ def _column(lines: list[str], line: int, word: str, fallback: int) -> int:
     return fallback
 
 
+_UNKNOWN_FILTER = re.compile(r"No (filter|test) named '([^']*)'")
+
+
+def _hint(exc: jinja2.TemplateSyntaxError, env: BoundedSandbox) -> str:
+    match = _UNKNOWN_FILTER.search(exc.message or "")
+    if match is None:
+        return ""
+    kind, name = match.groups()
+    names = env.filters if kind == "filter" else env.tests
+    known = sorted(n for n in names if not n.startswith("lifecycle_"))
+    guess = nearest(name, known)
+    if guess is not None:
+        return f"; did you mean '{guess}'?"
+    return f"; the {kind}s are: {', '.join(known)}"
+
+
 @dataclass
 class PartChecker:
     file: str
@@ -114,21 +137,40 @@ class PartChecker:
     def err(self, template_line: int, message: str, word: str | None = None) -> None:
         self.problems.add(self.file, self.pos(template_line, word), message)
 
-    def compile(
-        self, env: ImmutableSandboxedEnvironment
-    ) -> tuple[jinja2.Template, list[AttributeUse]] | None:
+    def compile(self, env: BoundedSandbox) -> tuple[jinja2.Template, list[AttributeUse]] | None:
         source = self.scalar.text
         try:
             tree = env.parse(source)
         except jinja2.TemplateSyntaxError as exc:
             self.err(exc.lineno, f"template syntax error in {self.key}: {exc.message}")
             return None
+        except (RecursionError, MemoryError):
+            self.err(1, f"{self.key} is nested too deeply to read; write it more simply")
+            return None
+        except (ValueError, ArithmeticError, TypeError) as exc:
+            # A number literal Python refuses (more than 4300 digits), and the like.
+            self.err(1, f"{self.key} cannot be read: {type(exc).__name__}: {exc}"[:300])
+            return None
+        if tree_depth(tree) > MAX_TREE_DEPTH:
+            self.err(
+                1,
+                f"{self.key} nests more than {MAX_TREE_DEPTH} levels deep "
+                "(parentheses, blocks, filters); write it more simply",
+            )
+            return None
         ok = True
         for node_type, what in _FORBIDDEN_NODES:
             for found in tree.find_all(node_type):
                 self.err(found.lineno, f"templates cannot use '{what}'; each file stands alone")
                 ok = False
-        for name in sorted(meta.find_undeclared_variables(tree)):
+        try:
+            undeclared = meta.find_undeclared_variables(tree)
+        except jinja2.TemplateSyntaxError as exc:
+            # Jinja finds unknown filters and tests while analysing the template.
+            message = (exc.message or "").rstrip(".")
+            self.err(exc.lineno, f"template error in {self.key}: {message}{_hint(exc, env)}")
+            return None
+        for name in sorted(undeclared):
             if name in self.allowed:
                 continue
             line = min(
@@ -170,4 +212,11 @@ class PartChecker:
             uses.append(AttributeUse(_UNSUBSCRIBE_URL, "", self.file, at))
         if not ok:
             return None
-        return env.from_string(source), uses
+        try:
+            return compile_bounded(env, tree), uses
+        except jinja2.TemplateSyntaxError as exc:
+            # Found only while compiling: an unknown filter or test, for instance.
+            self.err(exc.lineno, f"template error in {self.key}: {exc.message}")
+        except Exception as exc:  # Python's compiler on a pathological template
+            self.err(1, f"{self.key} cannot be compiled: {type(exc).__name__}"[:300])
+        return None

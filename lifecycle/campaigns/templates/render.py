@@ -4,6 +4,12 @@ A failure names the file and line of the template (never the customer's data).
 Subject and preheader are folded to one line (no header injection through a
 customer's name); text keeps at most one blank line in a row; without an ``html``
 part the HTML body is made from the text.
+
+Invariant: :func:`run_template` raises nothing but :class:`TemplateFailure` (a
+:class:`~lifecycle.exceptions.TemplateRenderError`), whatever the template does: a
+limit of :mod:`~lifecycle.campaigns.templates.limits` reached, a recursion, a missing
+value, a type error in a filter. It renders within the active render budget (one per
+message) or opens one.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 
 import jinja2
 
+from lifecycle.campaigns.templates.limits import rendering
 from lifecycle.campaigns.templates.parts import LocalizedTemplate
 from lifecycle.exceptions import TemplateRenderError
 
@@ -97,15 +104,26 @@ def run_template(
     key: str,
 ) -> str:
     try:
-        return template.render(context)
-    except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
-        reason = str(exc) or type(exc).__name__
+        with rendering():
+            return template.render(context)
+    except Exception as exc:
+        # Exception, not BaseException: a KeyboardInterrupt or SystemExit is not the
+        # template's fault. MemoryError and RecursionError are, and are caught.
+        reason = _reason(exc)
         if source is None:
             raise TemplateFailure("<built-in layout>", 1, 1, key, reason) from None
         line = _template_line(exc.__traceback__)
         part = source.parts[key]
         at = part.first_line if line is None else part.first_line + line - 1
         raise TemplateFailure(source.file, at, part.pos.column, key, reason) from None
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):
+        return "the template recursed too deeply"
+    if isinstance(exc, MemoryError):
+        return "the template ran out of memory"
+    return (str(exc) or type(exc).__name__)[:500]
 
 
 def render_part(source: LocalizedTemplate, key: str, context: Mapping[str, Any]) -> str:

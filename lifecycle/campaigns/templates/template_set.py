@@ -20,6 +20,10 @@ Rendering rules:
   ``date``, ``datetime``, ``number``, ``percent`` filters), dates in the customer's zone.
 * Without an ``html`` part the HTML body is made from the text: paragraphs, line breaks
   and links.
+* Bounded (:mod:`~lifecycle.campaigns.templates.limits`): one render budget per message,
+  all parts and the layout together, and a finished message (subject, preheader, text
+  and HTML) of at most ``MAX_MESSAGE_CHARS`` characters; past a limit the message fails
+  with :class:`TemplateFailure`, for that customer only.
 """
 
 from __future__ import annotations
@@ -36,9 +40,11 @@ from lifecycle.campaigns.located import LMap, LScalar, Pos, Problems, parse_yaml
 from lifecycle.campaigns.suggest import nearest
 from lifecycle.campaigns.templates.checks import PartChecker
 from lifecycle.campaigns.templates.filters import babel_locale
+from lifecycle.campaigns.templates.limits import MAX_MESSAGE_CHARS, rendering
 from lifecycle.campaigns.templates.parts import AttributeUse, LocalizedTemplate, Part
 from lifecycle.campaigns.templates.render import (
     RenderedMessage,
+    TemplateFailure,
     one_line,
     render_part,
     run_template,
@@ -139,6 +145,31 @@ class TemplateSet:
         *,
         zone: ZoneInfo,
         default_currency: str = "EUR",
+    ) -> RenderedMessage:
+        with rendering():
+            message = self._render(chosen, locale, variables, zone, default_currency)
+        size = sum(
+            len(part or "")
+            for part in (message.subject, message.preheader, message.text, message.html)
+        )
+        if size > MAX_MESSAGE_CHARS:
+            first = min(chosen.parts.values(), key=lambda p: p.first_line)
+            raise TemplateFailure(
+                chosen.file,
+                first.first_line,
+                first.pos.column,
+                "message",
+                f"the message is {size} characters; the limit is {MAX_MESSAGE_CHARS}",
+            )
+        return message
+
+    def _render(
+        self,
+        chosen: LocalizedTemplate,
+        locale: str | None,
+        variables: Mapping[str, Any],
+        zone: ZoneInfo,
+        default_currency: str,
     ) -> RenderedMessage:
         context: dict[str, Any] = {
             **variables,

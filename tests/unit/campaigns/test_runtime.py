@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import textwrap
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -465,29 +466,33 @@ def test_a_removed_or_disabled_campaign_ends_running_journeys() -> None:
     assert after.journeys["onboard"].exit_reason == "campaign_disabled"
 
 
+#: Campaign ``test``: half held out, conversion an order within 7 days; steps follow.
+HALF_HELD_OUT = """\
+    id: test
+    category: marketing
+    trigger: customer.logged_in
+    conversion: {event: order.placed, within: 7d}
+    split:
+      control: 50%
+      variants: {v: 50%}
+    steps:
+"""
+
+
 def test_holdout_customers_are_measured_but_never_messaged() -> None:
-    texts = """\
-        id: test
-        category: marketing
-        trigger: customer.logged_in
-        conversion: {event: order.placed, within: 7d}
-        split:
-          control: 50%
-          variants: {v: 50%}
-        steps:
+    texts = (
+        HALF_HELD_OUT
+        + """\
           - send: a
           - wait: 1d
           - send: b
         """
-    split = Split(variants=(Variant(name="v", weight=5000),), control=5000, salt="test")
-    ids = [f"c{n}" for n in range(100)]
-    control = next(c for c in ids if assign_variant(split, c) == "control")
-    treated = next(c for c in ids if assign_variant(split, c) == "v")
+    )
+    control, treated = one_of_each_arm()
     history = []
     for customer in (control, treated):
         history += [
-            signup(customer, "2026-04-01T12:00:00+02:00"),
-            event("customer.logged_in", customer, "2026-05-01T12:00:00+02:00"),
+            *signed_up_and_logged_in(customer),
             event("order.placed", customer, "2026-05-05T12:00:00+02:00"),
             event("order.placed", customer, "2026-05-20T12:00:00+02:00"),  # after the window
         ]
@@ -653,3 +658,52 @@ def test_a_holdout_counts_toward_the_frequency_cap_like_a_send() -> None:
             ("2026-05-01T07:00:00+00:00", "held", 1, first),
             ("2026-05-01T10:00:00+00:00", "later", 1, "capped"),
         ], group
+
+
+def one_of_each_arm() -> tuple[str, str]:
+    """A customer the 50/50 split of campaign ``test`` holds out, and one it treats."""
+    split = Split(variants=(Variant(name="v", weight=5000),), control=5000, salt="test")
+    ids = [f"c{n}" for n in range(100)]
+    control = next(c for c in ids if assign_variant(split, c) == "control")
+    return control, next(c for c in ids if assign_variant(split, c) == "v")
+
+
+def signed_up_and_logged_in(customer: str) -> list[Any]:
+    return [
+        signup(customer, "2026-04-01T12:00:00+02:00"),
+        event("customer.logged_in", customer, "2026-05-01T12:00:00+02:00"),
+    ]
+
+
+def test_the_conversion_window_opens_at_the_first_send_or_holdout() -> None:
+    """Both arms are measured from the moment the message went (or, for the control, would
+    have gone): an order before it converts nobody; orders inside it are the entry's revenue."""
+    texts = (
+        HALF_HELD_OUT
+        + """\
+          - wait: 1d
+          - send: a
+        """
+    )
+    control, treated = one_of_each_arm()
+    history = []
+    for customer in (control, treated):
+        history += [
+            *signed_up_and_logged_in(customer),
+            # before the send, one day later: neither a conversion nor revenue
+            event("order.placed", customer, "2026-05-01T18:00:00+02:00", total="70"),
+            event("order.placed", customer, "2026-05-04T12:00:00+02:00", total="30"),
+            event("order.placed", customer, "2026-05-06T12:00:00+02:00", total="12.50"),
+            event("order.placed", customer, "2026-05-20T12:00:00+02:00", total="99"),  # after it
+        ]
+    run = Journeys(campaigns(texts)).run(history)
+    for customer, variant, first in ((control, "control", "holdout"), (treated, "v", "send")):
+        assert run.outcomes(customer=customer) == [("2026-05-02T10:00:00+00:00", "test", 2, first)]
+        assert run.actions(customer=customer) == [
+            ("2026-05-01T10:00:00+00:00", "test", variant, "entered", None),
+            ("2026-05-02T10:00:00+00:00", "test", variant, "completed", None),
+            ("2026-05-04T10:00:00+00:00", "test", variant, "converted", "order.placed"),
+        ]
+        journey = run.states[customer].journeys["test"]
+        assert journey.conversion_deadline == utc("2026-05-09T10:00:00Z")
+        assert journey.revenue == Decimal("42.50")
