@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from lifecycle.exceptions import LifecycleError
@@ -87,6 +88,7 @@ def run_worker(settings: Any, campaigns: Any) -> None:
     from faust.worker import Worker as FaustWorker
 
     from streams.app import build_worker
+    from streams.local_state import discard_if_unclean, running
     from streams.logs import logging_config
 
     worker = build_worker(settings, campaigns)
@@ -96,7 +98,7 @@ def run_worker(settings: Any, campaigns: Any) -> None:
         if secret is not None
     ]
     logging.captureWarnings(True)  # warnings are log lines too, in the same format
-    FaustWorker(
+    faust_worker = FaustWorker(
         worker.app,
         loglevel=settings.log_level,
         logging_config=logging_config(
@@ -107,4 +109,8 @@ def run_worker(settings: Any, campaigns: Any) -> None:
         ),
         quiet=True,
         override_logging=True,
-    ).execute_from_commandline()
+    )
+    tabledir = Path(worker.app.conf.tabledir)
+    discard_if_unclean(tabledir)  # before Faust opens the stores (streams/local_state.py)
+    with running(tabledir):
+        faust_worker.execute_from_commandline()
