@@ -62,6 +62,15 @@ LARGEST = EngineConfig.model_validate(
             "b": 1e6,
             "threshold": 1e-9,
         },
+        "spend": {
+            "enabled": True,
+            "p": 1e6,
+            "q": 1.000001,
+            "gamma": 1e6,
+            "horizon_months": 120,
+            "annual_discount_rate": 0,
+        },
+        "send_time": {"half_life_days": 1, "min_events": 1},
         "support": {"repeated_tickets_window_days": 3650},
     }
 )
