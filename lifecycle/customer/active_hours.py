@@ -83,7 +83,12 @@ def record_activity(
 
 
 def decayed_event_count(packed: tuple[int, ...], period: int, now_period: int) -> float:
-    """How many events' worth of activity the profile holds as of ``now_period``."""
+    """How many events' worth of activity the profile holds as of ``now_period``: its
+    weight, halved once for each whole period since the end of the one it is expressed in.
+
+    Not since its start: the weights are rebased only at period boundaries, so an event
+    on the last day of a period would otherwise lose half its weight a day later.
+    """
     total = sum(profile_weights(packed).values())
-    halvings = min(max(0, now_period - period), 64)
+    halvings = min(max(0, now_period - period - 1), 64)
     return total / EVENT_WEIGHT / float(1 << halvings)

@@ -45,6 +45,8 @@ steps:
   - wait_until: "23:59"
   - wait: {LONGEST}
   - send: hello
+  - wait: 1h
+  - send: {{template: hello, at: best_time, within: 7d}}
 """
 
 LARGEST = EngineConfig.model_validate(
