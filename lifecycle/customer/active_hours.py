@@ -21,6 +21,7 @@ decided by :mod:`lifecycle.campaigns.journeys.send_time`.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from datetime import datetime
 
 __all__ = [
@@ -66,6 +67,17 @@ def record_activity(
     """The profile after one activity at ``local`` (the customer's clock): new
     ``(active_hours, active_hours_period)``."""
     event_period = local.toordinal() // half_life_days
+    hour = hour_of_week(local)
+    if event_period == period and packed:
+        # The usual case, no decay due: one entry changes, found by bisection (the packed
+        # entries sort by hour).
+        index = bisect_left(packed, hour << 8)
+        if index < len(packed) and packed[index] >> 8 == hour:
+            weight = (packed[index] & 0xFF) + EVENT_WEIGHT
+            if weight <= MAX_WEIGHT:
+                return (*packed[:index], hour << 8 | weight, *packed[index + 1 :]), period
+        else:
+            return (*packed[:index], hour << 8 | EVENT_WEIGHT, *packed[index:]), period
     weights = profile_weights(packed)
     if not weights:
         period = event_period
@@ -75,7 +87,6 @@ def record_activity(
     added = EVENT_WEIGHT >> min(max(0, period - event_period), 16)
     if added == 0:
         return packed, period  # older than four half-lives: it would be forgotten at once
-    hour = hour_of_week(local)
     if weights.get(hour, 0) + added > MAX_WEIGHT:
         weights = _halve(weights, 1)
     weights[hour] = weights.get(hour, 0) + added

@@ -9,6 +9,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lifecycle.campaigns.context import CampaignRules, RuntimeContext, ShopInfo
 from lifecycle.campaigns.journeys.campaign_set import CampaignSet
@@ -363,3 +365,41 @@ def test_the_report_shows_conversion_by_optimised_and_fallback_sends() -> None:
     html = render_html(report)
     assert 'data-path="campaigns.0.send_times.1.conversion_rate"' in html
     assert report_data(report)["campaigns"][0]["send_times"][1]["send_time"] == "fallback"
+
+
+def reference_profile(times: list[datetime], half_life_days: int) -> tuple[dict[int, int], int]:
+    """The documented rules, written plainly: halve per period passed, cap at 255."""
+    weights: dict[int, int] = {}
+    period = 0
+    for at in times:
+        event_period = at.toordinal() // half_life_days
+        if not weights:
+            period = event_period
+        elif event_period > period:
+            shift = event_period - period
+            weights = {h: w >> shift for h, w in weights.items() if w >> shift}
+            period = event_period
+        added = EVENT_WEIGHT >> min(period - event_period, 16) if event_period < period else 16
+        if not added:
+            continue
+        hour = at.weekday() * 24 + at.hour
+        if weights.get(hour, 0) + added > 255:
+            weights = {h: w >> 1 for h, w in weights.items() if w >> 1}
+        weights[hour] = weights.get(hour, 0) + added
+    return weights, period
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=24 * 120), min_size=1, max_size=80),
+    st.sampled_from([1, 7, 28]),
+)
+def test_the_profile_follows_its_documented_rules(offsets: list[int], half_life: int) -> None:
+    start = local("2026-01-05 00:00")
+    times = [start + timedelta(hours=h) for h in offsets]  # any order: late events too
+    hours, period = (), 0
+    for at in times:
+        hours, period = record_activity(hours, period, at, half_life_days=half_life)
+    weights, expected_period = reference_profile(times, half_life)
+    assert profile_weights(hours) == weights
+    assert period == expected_period
+    assert list(hours) == sorted(hours)
