@@ -135,6 +135,13 @@ def run(args: argparse.Namespace) -> int:
             "customers": spend.customers,
         }
         print(json.dumps(spend_line))
+        if spend.params.q <= 1:
+            print(
+                f"lifecycle model fit: the spend model's q is {spend.params.q:.3g}, not above 1: "
+                "the population's mean spend is infinite, so the engine refuses it "
+                "(a few very large orders? check the amounts)",
+                file=sys.stderr,
+            )
     else:
         print(f"lifecycle model fit: no spend model: {spend_problem}", file=sys.stderr)
     # The unit and period are not churn settings of their own; say them where a human reads.

@@ -370,3 +370,15 @@ def test_the_command_recovers_the_parameters_it_was_simulated_from(
     # 4 standard errors (see test_bgnbd); calendar-day rounding of purchase times adds a
     # small bias, far below that at these rates (about one order per 40 days).
     assert np.all(np.abs(z) < 4), f"estimates {estimate} are {z} standard errors off"
+
+
+def test_a_spend_model_with_an_infinite_mean_is_flagged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # q below 1: customers' mean spends are so spread that the population mean is infinite.
+    rows = with_gamma_gamma_spend(simulated_orders(customers=1500), p=3.0, q=0.6, gamma=2.0)
+    churn, spend, notes = fit_lines(capsys, str(write_csv(tmp_path / "orders.csv", rows)))
+    assert spend is not None
+    assert spend["q"] < 1
+    assert any("q is" in note and "infinite" in note for note in notes), notes
+    assert churn["customers"] == 1500
