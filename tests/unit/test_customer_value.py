@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -43,7 +44,10 @@ def _beta_pdf(p: float, a: float, b: float) -> float:
     return math.exp((a - 1) * math.log(p) + (b - 1) * math.log1p(-p) - special.betaln(a, b))
 
 
-def posterior_integral(params: BgNbdParams, x: int, t_x: float, T: float, future) -> float:  # type: ignore[no-untyped-def]
+Density = Callable[[float, float], float]
+
+
+def posterior_integral(params: BgNbdParams, x: int, t_x: float, T: float, future: Density) -> float:
     """E[future(lambda, p) * [alive] | x, t_x, T], by numerical integration over the prior.
 
     The individual likelihood is (1-p)^x lambda^x e^(-lambda T) (alive) plus
@@ -61,11 +65,11 @@ def posterior_integral(params: BgNbdParams, x: int, t_x: float, T: float, future
 
     options = {"epsabs": 0, "epsrel": 1e-10, "limit": 200}
 
-    def over_lambda(p: float, f) -> float:  # type: ignore[no-untyped-def]
+    def over_lambda(p: float, f: Density) -> float:
         value, _ = integrate.quad(lambda lam: f(lam, p) * prior(lam, p), 0, math.inf, **options)
         return float(value)
 
-    def over_both(f) -> float:  # type: ignore[no-untyped-def]
+    def over_both(f: Density) -> float:
         value, _ = integrate.quad(lambda p: over_lambda(p, f), 0, 1, **options)
         return float(value)
 
