@@ -15,6 +15,7 @@ from lifecycle.prediction.bgnbd import (
     FitResult,
     TimeUnit,
     conditional_expected_transactions,
+    expected_transactions_curve,
     fit,
     log_likelihood,
     median_time_to_next_purchase,
@@ -49,6 +50,7 @@ __all__ = [
     "summarise_purchases",
     # BG/NBD: prediction
     "conditional_expected_transactions",
+    "expected_transactions_curve",
     "median_time_to_next_purchase",
     "p_alive",
     "p_alive_crossing_time",

@@ -38,6 +38,7 @@ __all__ = [
     "FitResult",
     "TimeUnit",
     "conditional_expected_transactions",
+    "expected_transactions_curve",
     "fit",
     "log_likelihood",
     "median_time_to_next_purchase",
@@ -211,23 +212,35 @@ def conditional_expected_transactions(
     Returns NaN where the hypergeometric function cannot be evaluated in floating point
     (parameters at the edge of what a fit can give).
     """
+    (value,) = expected_transactions_curve(params, x, t_x, T, (t,))
+    return value
+
+
+def expected_transactions_curve(
+    params: BgNbdParams, x: int, t_x: float, T: float, horizons: Sequence[float]
+) -> list[float]:
+    """:func:`conditional_expected_transactions` at each of ``horizons``, P(alive) once."""
     _check_statistics(x, t_x, T)
-    if not (math.isfinite(t) and t >= 0):
-        raise ValueError(f"t must be a non-negative number, got {t!r}")
-    if t == 0:
-        return 0.0
+    alive = p_alive(params, x, t_x, T)
     r, alpha, b = params.r, params.alpha, params.b
     # The formula has a removable singularity at a = 1 (both factors vanish); a fitted a
     # lands there exactly only by accident, and a nudge far below any estimate's
     # precision keeps the closed form usable.
     a = params.a if abs(params.a - 1.0) > 1e-7 else 1.0 + 1e-7
-    z = t / (alpha + T + t)
-    log_power = (r + x) * (math.log(alpha + T) - math.log(alpha + T + t))
-    hypergeometric = float(special.hyp2f1(r + x, b + x, a + b + x - 1, z))
-    value = (a + b + x - 1) / (a - 1) * (1.0 - math.exp(log_power) * hypergeometric)
-    if not math.isfinite(value):
-        return math.nan
-    return max(0.0, value * p_alive(params, x, t_x, T))
+    scale = (a + b + x - 1) / (a - 1)
+    values = []
+    for t in horizons:
+        if not (math.isfinite(t) and t >= 0):
+            raise ValueError(f"t must be a non-negative number, got {t!r}")
+        if t == 0:
+            values.append(0.0)
+            continue
+        z = t / (alpha + T + t)
+        log_power = (r + x) * (math.log(alpha + T) - math.log(alpha + T + t))
+        hypergeometric = float(special.hyp2f1(r + x, b + x, a + b + x - 1, z))
+        value = scale * (1.0 - math.exp(log_power) * hypergeometric)
+        values.append(max(0.0, value * alive) if math.isfinite(value) else math.nan)
+    return values
 
 
 def median_time_to_next_purchase(params: BgNbdParams, x: int, t_x: float) -> float:

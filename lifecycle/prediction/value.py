@@ -31,7 +31,7 @@ from lifecycle.config import ChurnModelConfig, SpendModelConfig
 from lifecycle.events import LATEST_TIMESTAMP
 from lifecycle.prediction.bgnbd import (
     BgNbdParams,
-    conditional_expected_transactions,
+    expected_transactions_curve,
     median_time_to_next_purchase,
 )
 from lifecycle.prediction.churn import bgnbd_statistics
@@ -81,10 +81,11 @@ def predicted_clv(
     params = BgNbdParams(r=churn.r, alpha=churn.alpha, a=churn.a, b=churn.b)
     month = _MONTH_DAYS / _unit_days(churn)
     monthly_discount = (1.0 + spend.annual_discount_rate) ** (1.0 / 12)
+    months = range(1, spend.horizon_months + 1)
+    curve = expected_transactions_curve(params, x, t_x, age, [k * month for k in months])
     transactions = 0.0
     previous = 0.0
-    for k in range(1, spend.horizon_months + 1):
-        expected = conditional_expected_transactions(params, x, t_x, age, k * month)
+    for k, expected in zip(months, curve, strict=True):
         transactions += (expected - previous) / monthly_discount**k
         previous = expected
     value = transactions * per_purchase
