@@ -6,6 +6,7 @@ The adapter builds an :class:`EngineConfig` from environment variables
 
 from __future__ import annotations
 
+from datetime import time
 from decimal import Decimal
 from typing import Annotated, Literal, Self
 
@@ -20,6 +21,8 @@ __all__ = [
     "MilestoneConfig",
     "OverdueConfig",
     "RfmConfig",
+    "SendTimeConfig",
+    "SpendModelConfig",
     "StageConfig",
     "SupportConfig",
 ]
@@ -117,6 +120,40 @@ class ChurnModelConfig(FrozenModel):
     customers: Annotated[int, Field(ge=0)] | None = None
 
 
+class SpendModelConfig(FrozenModel):
+    """Gamma-Gamma spend model and the CLV horizon; parameters come from ``lifecycle model
+    fit`` (its second line). Disabled without them; ``predicted_clv`` also needs the churn
+    model (BG/NBD gives the expected transactions).
+
+    As with the churn model, the fit's ``log_likelihood`` and ``customers`` are accepted
+    as a record of the fit and not used.
+    """
+
+    enabled: bool = False
+    p: Annotated[float, Field(gt=0)] = 6.25
+    q: Annotated[float, Field(gt=1)] = 3.74
+    gamma: Annotated[float, Field(gt=0)] = 15.44
+    #: CLV horizon: the expected transactions of this many months ahead count.
+    horizon_months: Annotated[int, Field(ge=1, le=120)] = 12
+    #: Annual discount rate; each month's expected spend is discounted at its end.
+    annual_discount_rate: Annotated[float, Field(ge=0, le=1)] = 0.1
+    log_likelihood: float | None = None
+    customers: Annotated[int, Field(ge=0)] | None = None
+
+
+class SendTimeConfig(FrozenModel):
+    """Send-time optimisation: each customer's decayed hour-of-week activity profile
+    (logins, orders, email clicks on their own clock) and what ``at: best_time`` sends do
+    without enough of it (:mod:`lifecycle.customer.active_hours`)."""
+
+    #: Activity this many days old counts half as much as today's.
+    half_life_days: Annotated[int, Field(ge=1, le=365)] = 28
+    #: Fewer (decayed) events than this, and a best-time send goes at ``fallback_at``.
+    min_events: Annotated[int, Field(ge=1, le=1000)] = 5
+    #: The customer-local time a best-time send falls back to.
+    fallback_at: time = time(10, 0)
+
+
 class SupportConfig(FrozenModel):
     low_csat_max: Annotated[int, Field(ge=1, le=5)] = 2
     high_ces_min: Annotated[int, Field(ge=1, le=7)] = 6
@@ -146,6 +183,8 @@ class EngineConfig(FrozenModel):
     engagement: EngagementConfig = EngagementConfig()
     overdue: OverdueConfig = OverdueConfig()
     churn: ChurnModelConfig = ChurnModelConfig()
+    spend: SpendModelConfig = SpendModelConfig()
+    send_time: SendTimeConfig = SendTimeConfig()
     support: SupportConfig = SupportConfig()
     rfm: RfmConfig = RfmConfig()
     #: How many recent event ids per customer are remembered to drop duplicates.

@@ -66,6 +66,7 @@ __all__ = [
     "CustomerSignedUp",
     "CustomerUpdated",
     "EmailBounced",
+    "EmailClicked",
     "Event",
     "NpsSurveyAnswered",
     "OrderItem",
@@ -309,6 +310,19 @@ class EmailBounced(_EventBase):
     )
 
 
+class EmailClicked(_EventBase):
+    """The customer clicked a link in an email (from the shop's click tracking or an ESP
+    webhook). Counts as the customer's own activity for send-time optimisation; opens
+    are not taken, since mail privacy proxies fetch images for the reader."""
+
+    type: Literal["email.clicked"]
+    message_id: Annotated[str, Field(max_length=300), AfterValidator(_check_identifier)] | None = (
+        None
+    )
+    campaign: Identifier | None = None
+    url: Annotated[str, Field(max_length=2000)] | None = None
+
+
 Event: TypeAlias = Annotated[
     CustomerSignedUp
     | CustomerUpdated
@@ -319,7 +333,8 @@ Event: TypeAlias = Annotated[
     | SupportTicketOpened
     | SupportTicketResolved
     | NpsSurveyAnswered
-    | EmailBounced,
+    | EmailBounced
+    | EmailClicked,
     Field(discriminator="type"),
 ]
 
@@ -334,6 +349,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "support.ticket_resolved",
     "survey.nps",
     "email.bounced",
+    "email.clicked",
 )
 
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

@@ -56,7 +56,7 @@ class TemplateRenderError(LifecycleError):
 
 
 class ModelFitError(LifecycleError):
-    """The BG/NBD fit could not run on the data given."""
+    """A model fit (BG/NBD, Gamma-Gamma) could not run on the data given."""
 
 
 class UnsubscribeTokenError(LifecycleError):

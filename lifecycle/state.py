@@ -54,6 +54,10 @@ class OrderStats(FrozenModel):
     refunded: Decimal = Decimal(0)
     #: Distinct local calendar days with an order; BG/NBD's x is this minus one.
     purchase_days: int = 0
+    #: Order totals on the first purchase day (None in a state from before it was kept):
+    #: ``gross_spend`` minus this is the spend of the repeat purchases, the Gamma-Gamma
+    #: spend model's ``x * m_x``.
+    first_day_spend: Decimal | None = None
     first_purchase_day: date | None = None
     last_purchase_day: date | None = None
     #: The most recent distinct purchase days (date ordinals, ascending, at most
@@ -123,6 +127,13 @@ class JourneyState(FrozenModel):
     #: Order totals placed inside the conversion window: the revenue attributed to
     #: this entry (the report's revenue per entry).
     revenue: Decimal = Decimal(0)
+    #: For a best-time send at ``step``: it is scheduled (for ``wake_at``), and whether the
+    #: activity profile chose the time (``optimised``) or the fallback did. Cleared once
+    #: the step is done.
+    send_timing: Literal["optimised", "fallback"] | None = None
+    #: The ``send_timing`` of the send that opened the conversion window, so conversions
+    #: can be told apart by it (None: not a best-time send).
+    treated_send_timing: Literal["optimised", "fallback"] | None = None
     #: The trigger (event type or signal name) and its signal data, for templates.
     trigger: str | None = None
     data: dict[str, str | int | float | bool | None] = {}
@@ -164,6 +175,10 @@ class CustomerState(FrozenModel):
     orders: OrderStats = OrderStats()
     activity: tuple[ActivityDay, ...] = ()
     last_login_at: datetime | None = None
+    #: Decayed activity by local hour of the week, packed ``hour << 8 | weight``, and the
+    #: decay period it is in (see :mod:`lifecycle.customer.active_hours`).
+    active_hours: tuple[int, ...] = ()
+    active_hours_period: int = 0
     support: SupportStats = SupportStats()
     stage: Stage = "prospect"
     stage_since: datetime | None = None

@@ -149,6 +149,10 @@ class SendStep(_StepBase):
     kind: Literal["send"] = "send"
     #: Template per variant (every variant has one).
     templates: dict[str, str]
+    #: ``best_time``: at the customer's most active hour within ``within`` (see
+    #: :mod:`lifecycle.campaigns.journeys.send_time`); ``now``: when the step is reached.
+    at: Literal["now", "best_time"] = "now"
+    within: timedelta | None = None
 
 
 class WaitStep(_StepBase):

@@ -5,7 +5,8 @@ None) and ``to_record()``, the stable JSON shape ``lifecycle replay`` prints and
 
 * ``{"kind": "decision", "at", "customer_id", "campaign", "variant", "step", "outcome",
   "template", "cause", "category"}`` plus ``message_id`` for sends, ``deferred_until``
-  for deferrals and ``detail`` where there is more to say. ``outcome`` is ``send`` or
+  for deferrals, ``detail`` where there is more to say and ``send_time``
+  (``optimised``/``fallback``) for the decisions of a best-time send. ``outcome`` is ``send`` or
   the reason nothing was sent (see :data:`OUTCOMES`).
 * ``{"kind": "journey", "at", "customer_id", "campaign", "variant", "action", "entry",
   "cause"}`` plus ``reason`` for exits. ``action`` is ``entered``, ``exited``,
@@ -41,6 +42,7 @@ DecisionOutcome = Literal[
     "lower_priority",
     "exited",
     "render_error",
+    "scheduled",
 ]
 #: Every outcome, with what it means.
 OUTCOMES: dict[str, str] = {
@@ -55,6 +57,8 @@ OUTCOMES: dict[str, str] = {
     "same moment; a journey step is deferred, a new entry is dropped.",
     "exited": "The journey ended (exit event, exit condition, campaign removed) before this step.",
     "render_error": "The template failed for this customer; the journey goes on.",
+    "scheduled": "A best-time send was timed (deferred_until; detail and send_time say "
+    "whether the customer's activity chose it, optimised, or the fallback hour did).",
 }
 
 JourneyAction = Literal["entered", "exited", "completed", "converted"]
@@ -78,6 +82,8 @@ class Decision:
     message: OutboxMessage | None = None
     deferred_until: datetime | None = None
     detail: str | None = None
+    #: For best-time sends: ``optimised`` or ``fallback`` (see ``SendStep.at``).
+    send_time: Literal["optimised", "fallback"] | None = None
 
     def to_record(self) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -99,6 +105,8 @@ class Decision:
             record["deferred_until"] = _iso(self.deferred_until)
         if self.detail is not None:
             record["detail"] = self.detail
+        if self.send_time is not None:
+            record["send_time"] = self.send_time
         return record
 
 

@@ -2,10 +2,19 @@
 
 :func:`apply` folds one event into a :class:`~lifecycle.state.CustomerState` and returns
 the new state with the signals it caused; nothing here reads a clock or stores anything.
+The hour-of-week activity profile is what send-time optimisation reads.
 The attributes are what campaign conditions and templates may read of a customer, each
 computed from a state and a ``now`` (never stored).
 """
 
+from lifecycle.customer.active_hours import (
+    EVENT_WEIGHT,
+    HOURS_PER_WEEK,
+    decayed_event_count,
+    hour_of_week,
+    profile_weights,
+    record_activity,
+)
 from lifecycle.customer.activity import is_declining, next_decline_day, window_counts
 from lifecycle.customer.apply import RECENT_PURCHASE_DAYS, apply, is_duplicate, is_new_purchase_day
 from lifecycle.customer.attributes import (
@@ -33,6 +42,13 @@ __all__ = [
     "is_declining",
     "next_decline_day",
     "window_counts",
+    # Activity by local hour of the week (send-time optimisation)
+    "EVENT_WEIGHT",
+    "HOURS_PER_WEEK",
+    "decayed_event_count",
+    "hour_of_week",
+    "profile_weights",
+    "record_activity",
     # What campaigns may read
     "ATTRIBUTES",
     "RFM_SEGMENTS",

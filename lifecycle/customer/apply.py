@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+import lifecycle.customer.active_hours as active_hours
 import lifecycle.customer.activity as activity
 import lifecycle.customer.fingerprints as fingerprints
 from lifecycle.config import EngineConfig
@@ -39,6 +40,7 @@ from lifecycle.events import (
     CustomerSignedUp,
     CustomerUpdated,
     EmailBounced,
+    EmailClicked,
     Event,
     NpsSurveyAnswered,
     OrderPlaced,
@@ -110,7 +112,26 @@ def apply(
             state, signals = _nps(state, event, now, cfg)
         case EmailBounced():
             state = _bounced(state, event)
+        case EmailClicked():
+            pass  # only the customer's own activity, below
+    if isinstance(event, _OWN_ACTIVITY):
+        state = _active_hour(state, event, cfg)
     return state, signals
+
+
+#: Events that show when the customer is around to read mail (send-time optimisation).
+_OWN_ACTIVITY = (CustomerLoggedIn, OrderPlaced, EmailClicked)
+
+
+def _active_hour(state: CustomerState, event: Event, cfg: EngineConfig) -> CustomerState:
+    tz = zone(state.profile.timezone, cfg.fallback_timezone)
+    hours, period = active_hours.record_activity(
+        state.active_hours,
+        state.active_hours_period,
+        event.occurred_at.astimezone(tz),
+        half_life_days=cfg.send_time.half_life_days,
+    )
+    return state.model_copy(update={"active_hours": hours, "active_hours_period": period})
 
 
 def _signed_up(state: CustomerState, event: CustomerSignedUp) -> CustomerState:
@@ -188,12 +209,17 @@ def _count_order(before: OrderStats, event: OrderPlaced, day: int) -> OrderStats
     in_order = before.last_at is None or at >= before.last_at
     if in_order:
         changes.update(last_at=at, last_order_id=event.order_id, last_total=event.total)
+    first = before.first_purchase_day
+    if first is not None and day == first.toordinal() and before.first_day_spend is not None:
+        changes["first_day_spend"] = before.first_day_spend + event.total
     if is_new_purchase_day(before, day):
         as_date = date.fromordinal(day)
         changes["purchase_days"] = before.purchase_days + 1
         changes["recent_purchase_days"] = _remember_day(before, day)
-        if before.first_purchase_day is None or as_date < before.first_purchase_day:
+        if first is None or as_date < first:
             changes["first_purchase_day"] = as_date
+            # A late order before the first day makes the old first day a repeat one.
+            changes["first_day_spend"] = event.total
         if before.last_purchase_day is None or as_date > before.last_purchase_day:
             changes["last_purchase_day"] = as_date
         if in_order and before.last_at is not None:

@@ -17,7 +17,7 @@ from typing import Literal
 from lifecycle.config import EngineConfig
 from lifecycle.customer.activity import window_counts
 from lifecycle.localtime import local_day, zone
-from lifecycle.prediction import churn_p_alive
+from lifecycle.prediction import churn_p_alive, expected_next_order_at, predicted_clv
 from lifecycle.state import CustomerState
 
 __all__ = [
@@ -276,7 +276,47 @@ _LIST: tuple[Attribute, ...] = (
         "BG/NBD probability the customer is still active (churn model on).",
         lambda s, n, c: _p_alive(s, n, c),
     ),
+    Attribute(
+        "predicted_clv",
+        "decimal",
+        "Predicted spend over the next SPEND__HORIZON_MONTHS (12), discounted at"
+        " SPEND__ANNUAL_DISCOUNT_RATE (10%): BG/NBD transactions x Gamma-Gamma spend"
+        " (churn and spend models on; needs an order).",
+        lambda s, n, c: _predicted_clv(s, n, c),
+    ),
+    Attribute(
+        "expected_next_order_at",
+        "datetime",
+        "When the next order is expected: the last order plus BG/NBD's median wait for"
+        " an active customer (churn model on).",
+        lambda s, n, c: _next_order_at(s, c),
+    ),
+    Attribute(
+        "days_until_next_order",
+        "number",
+        "Whole days from now to expected_next_order_at, rounded down; negative once it"
+        " has passed (churn model on).",
+        lambda s, n, c: _days_until_next_order(s, n, c),
+    ),
 )
+
+
+def _predicted_clv(state: CustomerState, now: datetime, cfg: EngineConfig) -> Decimal | None:
+    if not (cfg.churn.enabled and cfg.spend.enabled):
+        return None
+    value = predicted_clv(state, now, cfg.churn, cfg.spend)
+    return None if value is None else Decimal(repr(value)).quantize(Decimal("0.01"))
+
+
+def _next_order_at(state: CustomerState, cfg: EngineConfig) -> datetime | None:
+    if not cfg.churn.enabled:
+        return None
+    return expected_next_order_at(state, cfg.churn)
+
+
+def _days_until_next_order(state: CustomerState, now: datetime, cfg: EngineConfig) -> int | None:
+    at = _next_order_at(state, cfg)
+    return None if at is None else (at - now) // _DAY
 
 
 def _p_alive(state: CustomerState, now: datetime, cfg: EngineConfig) -> float | None:

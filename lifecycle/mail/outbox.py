@@ -48,6 +48,9 @@ class OutboxMessage(BaseModel):
     preheader: str | None = None
     text: str
     html: str
+    #: A best-time send: whether the customer's activity chose its time (``optimised``)
+    #: or the fallback hour did; None for every other send.
+    send_time: Literal["optimised", "fallback"] | None = None
 
     def to_json_bytes(self) -> bytes:
         return self.model_dump_json().encode()

@@ -66,6 +66,7 @@ from lifecycle.measurement.report import (
     CampaignResult,
     Report,
     RetentionRow,
+    SendTimeResult,
     build_report,
     report_data,
 )
@@ -121,6 +122,7 @@ __all__ = [
     "ArmResult",
     "CampaignResult",
     "RetentionRow",
+    "SendTimeResult",
     "Report",
     "build_report",
     "report_data",

@@ -30,6 +30,10 @@ metric                      what                                     periods
 ``campaign_revenue_squares`` sum over entries of revenue²            day
 ``campaign_emails``         final delivery states {campaign,         day
                             variant, state}
+``campaign_send_time_sends`` best-time sends {campaign, variant,     day
+                            send_time}
+``campaign_send_time_treated`` entries first treated by one          day
+``campaign_send_time_conversions`` of them, converted                day
 =========================== ======================================== =================
 
 "boundary": dated by the boundary day (see :mod:`~lifecycle.measurement.periods`), so
@@ -164,7 +168,12 @@ def expand(fact: Fact) -> Iterator[tuple[CounterKey, Number]]:
         yield from _campaign(fact)
 
 
-_CAMPAIGN_CODES = frozenset({"je", "jd", "jt", "jc", "jr", "e"})
+_CAMPAIGN_CODES = frozenset({"je", "jd", "jt", "jc", "jr", "e", "js", "jst", "jsc"})
+_SEND_TIME_METRICS = {
+    "js": "campaign_send_time_sends",
+    "jst": "campaign_send_time_treated",
+    "jsc": "campaign_send_time_conversions",
+}
 
 
 def _campaign(fact: Fact) -> Iterator[tuple[CounterKey, Number]]:
@@ -186,6 +195,8 @@ def _campaign(fact: Fact) -> Iterator[tuple[CounterKey, Number]]:
         yield CounterKey.of("campaign_revenue_squares", period, **arm), Decimal(str(fact[5]))
     elif code == "e":
         yield CounterKey.of("campaign_emails", period, state=fact[4], **arm), 1
+    elif code in _SEND_TIME_METRICS:
+        yield CounterKey.of(_SEND_TIME_METRICS[str(code)], period, send_time=fact[4], **arm), 1
 
 
 def _cohort_active(day: int, offset: int) -> tuple[CounterKey, Number]:

@@ -17,7 +17,8 @@ through the same code. :func:`report_data` is its JSON shape (``lifecycle report
   conversions, attributed revenue and its sum of squares, final delivery states, the
   conversion rate and revenue per entry; for a campaign with a control, every variant
   against it (:func:`~lifecycle.measurement.ab_statistics.analyse_experiment`, the SRM
-  check against the configured split).
+  check against the configured split); for best-time sends, conversion by optimised and
+  fallback sends.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ __all__ = [
     "CampaignResult",
     "Report",
     "RetentionRow",
+    "SendTimeResult",
     "build_report",
     "report_data",
 ]
@@ -110,12 +112,27 @@ class ArmResult:
 
 
 @dataclass(frozen=True)
+class SendTimeResult:
+    """A campaign's best-time sends of one kind (``optimised`` or ``fallback``), over its
+    variants (control gets no mail, so its holdouts are left out): sends, entries whose
+    first treatment was such a send, and of those the converted ones."""
+
+    send_time: str
+    sends: int
+    treated: int
+    conversions: int
+    conversion_rate: float | None
+
+
+@dataclass(frozen=True)
 class CampaignResult:
     campaign: str
     name: str
     arms: tuple[ArmResult, ...]
     experiment: ExperimentResult | None
     notes: tuple[str, ...] = ()
+    #: Conversion by optimised and fallback best-time sends (empty without any).
+    send_times: tuple[SendTimeResult, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -324,11 +341,46 @@ def _arm_result(campaign: str, arm: str, values: Mapping[str, Any]) -> ArmResult
     )
 
 
+_SEND_TIME_FIELDS = {
+    "campaign_send_time_sends": "sends",
+    "campaign_send_time_treated": "treated",
+    "campaign_send_time_conversions": "conversions",
+}
+
+
+def _send_times(
+    metrics: Mapping[str, Mapping[CounterKey, Number]], control: Mapping[str, str]
+) -> dict[str, tuple[SendTimeResult, ...]]:
+    counts: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for metric, name in _SEND_TIME_FIELDS.items():
+        for key, value in metrics.get(metric, {}).items():
+            campaign = key.label("campaign") or ""
+            if key.label("variant") == control.get(campaign, "control"):
+                continue
+            counts[(campaign, key.label("send_time") or "")][name] += int(value)
+    found: dict[str, list[SendTimeResult]] = defaultdict(list)
+    for (campaign, timing), values in sorted(
+        counts.items(), key=lambda i: (i[0][0], i[0][1] != "optimised")
+    ):
+        treated = values["treated"]
+        found[campaign].append(
+            SendTimeResult(
+                send_time=timing,
+                sends=values["sends"],
+                treated=treated,
+                conversions=values["conversions"],
+                conversion_rate=values["conversions"] / treated if treated else None,
+            )
+        )
+    return {campaign: tuple(rows) for campaign, rows in found.items()}
+
+
 def _campaigns(
     metrics: Mapping[str, Mapping[CounterKey, Number]], infos: Sequence[CampaignInfo]
 ) -> tuple[CampaignResult, ...]:
     arms = _arm_totals(metrics)
     by_id = {info.id: info for info in infos}
+    send_times = _send_times(metrics, {info.id: info.control for info in infos})
     ids = sorted({campaign for campaign, _ in arms})
     results = []
     for campaign in ids:
@@ -357,6 +409,7 @@ def _campaigns(
                 arms=rows,
                 experiment=experiment,
                 notes=tuple(notes),
+                send_times=send_times.get(campaign, ()),
             )
         )
     return tuple(results)

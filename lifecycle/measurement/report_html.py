@@ -49,6 +49,12 @@ ARM_COLUMNS: tuple[tuple[str, str, Kind], ...] = (
     ("revenue", "revenue", "money"),
     ("per entry", "revenue_per_entry", "money"),
 )
+SEND_TIME_COLUMNS: tuple[tuple[str, str, Kind], ...] = (
+    ("sends", "sends", "int"),
+    ("treated", "treated", "int"),
+    ("converted", "conversions", "int"),
+    ("rate", "conversion_rate", "fraction"),
+)
 COMPARISON_COLUMNS: tuple[tuple[str, str, Kind], ...] = (
     ("rate", "variant_rate", "fraction"),
     ("control", "control_rate", "fraction"),
@@ -230,6 +236,17 @@ def _campaign_section(data: dict[str, Any], index: int) -> str:
         _table(headers, rows),
         _funnel_chart(campaign),
     ]
+    if campaign["send_times"]:
+        path = f"campaigns.{index}.send_times"
+        timing_rows = [
+            [_label(row["send_time"]), *_cells(data, f"{path}.{i}", SEND_TIME_COLUMNS)]
+            for i, row in enumerate(campaign["send_times"])
+        ]
+        parts.append(_table(("send time", *(h for h, _, _ in SEND_TIME_COLUMNS)), timing_rows))
+        parts.append(
+            '<p class="note">Best-time sends: optimised at the customer\'s most active hour, '
+            "fallback with too little history; not a randomised comparison.</p>"
+        )
     experiment = campaign["experiment"]
     if experiment is not None and experiment["comparisons"]:
         path = f"campaigns.{index}.experiment.comparisons"

@@ -212,6 +212,25 @@ def _cohort_lines(report: Report) -> list[str]:
     return _table(headers, rows)
 
 
+def _send_time_lines(campaigns: Sequence[CampaignResult]) -> list[str]:
+    rows = [
+        (
+            result.campaign,
+            row.send_time,
+            figure(row.sends, "int"),
+            figure(row.treated, "int"),
+            figure(row.conversions, "int"),
+            figure(row.conversion_rate, "fraction"),
+        )
+        for result in campaigns
+        for row in result.send_times
+    ]
+    if not rows:
+        return []
+    headers = ("campaign", "send time", "sends", "treated", "converted", "rate")
+    return _table(headers, rows)
+
+
 def render_text(report: Report) -> str:
     sections: list[list[str]] = []
     if report.campaigns:
@@ -225,6 +244,15 @@ def render_text(report: Report) -> str:
         comparisons = [line for r in report.campaigns for line in _comparison_lines(r)]
         if comparisons:
             sections.append(["Variants against control", *comparisons])
+        send_times = _send_time_lines(report.campaigns)
+        if send_times:
+            sections.append(
+                [
+                    "Best-time sends (optimised: at the customer's most active hour; fallback: "
+                    "too little history; not a randomised comparison)",
+                    *send_times,
+                ]
+            )
     if report.retention:
         sections.append([f"Retention by {report.granularity}", *_retention_lines(report)])
     cohorts = _cohort_lines(report)

@@ -28,6 +28,9 @@ increments; days are ``date.toordinal()`` integers of the UTC day (see
 ``["jt", day, campaign, variant]``, ``["jc", day, campaign, variant]``
     a journey entry, a decision, an entry's first treatment (its conversion window
     opened), a conversion
+``["js", day, campaign, variant, send_time]``, ``["jst", ...]``, ``["jsc", ...]``
+    for best-time sends (``send_time`` ``optimised`` or ``fallback``): a send, an entry
+    whose first treatment was one, and the conversion of such an entry
 ``["jr", day, campaign, variant, revenue, revenue_squares]``
     revenue attributed to an entry went from ``a`` to ``a + b``: ``b`` and ``(a + b)² - a²``
     (decimal strings), so the sums give revenue per entry and its variance exactly
@@ -152,10 +155,16 @@ def _journey_facts(
                 facts.append(("je", at, output.campaign, output.variant, output.entry))
             elif output.action == "converted":
                 facts.append(("jc", at, output.campaign, output.variant))
+                converted = after.journeys.get(output.campaign)
+                if converted is not None and converted.treated_send_timing is not None:
+                    timing = converted.treated_send_timing
+                    facts.append(("jsc", at, output.campaign, output.variant, timing))
         elif isinstance(output, Decision):
             facts.append(("jd", at, output.campaign, output.variant, output.outcome))
             if output.outcome in _TREATMENTS:
                 treated_on.setdefault(output.campaign, at)
+            if output.outcome == "send" and output.send_time is not None:
+                facts.append(("js", at, output.campaign, output.variant, output.send_time))
     old_journeys = {} if before is None else before.journeys
     # Only a treatment decision opens a window, and only an order adds revenue.
     touched = after.journeys if order else {c: after.journeys[c] for c in treated_on}
@@ -165,7 +174,11 @@ def _journey_facts(
         variant = journey.variant or "control"
         if journey.conversion_deadline is not None and not (same_entry and _treated(old)):
             # Dated by the treatment itself, which may be a due time before this event.
-            facts.append(("jt", treated_on.get(campaign, day), campaign, variant))
+            treated_day = treated_on.get(campaign, day)
+            facts.append(("jt", treated_day, campaign, variant))
+            if journey.treated_send_timing is not None:
+                timing = journey.treated_send_timing
+                facts.append(("jst", treated_day, campaign, variant, timing))
         previous = old.revenue if same_entry and old is not None else Decimal(0)
         if journey.revenue != previous:
             gained = journey.revenue - previous

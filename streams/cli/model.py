@@ -1,16 +1,23 @@
-"""`lifecycle model fit`: fit the BG/NBD churn model to an order history CSV.
+"""`lifecycle model fit`: fit the BG/NBD churn model and the Gamma-Gamma spend model to an
+order history CSV.
 
     lifecycle model fit ORDERS.csv [--time-unit day|week] [--until DATE]
 
 ORDERS.csv has the header ``customer_id,date,amount`` (more columns are allowed and
 ignored). ``date`` is an ISO date or datetime and counts on its calendar date as written;
-``amount`` is a non-negative decimal, checked but not used by the BG/NBD. Orders after
-``--until`` are ignored; it defaults to the last date in the file.
+``amount`` is a non-negative decimal (the Gamma-Gamma's transaction value: the orders of
+one day are one transaction, their sum). Orders after ``--until`` are ignored; it
+defaults to the last date in the file.
 
-Prints one JSON object with exactly ``r``, ``alpha``, ``a``, ``b``, ``log_likelihood`` and
-``customers``: ready to paste as ``LIFECYCLE_ENGINE__CHURN='<output>'`` (the engine accepts
-the last two as a record of the fit). The time unit and calibration end go to one line on
-stderr, with the setting to add when the unit is not the engine's default (week).
+Prints two JSON lines. The first has exactly ``r``, ``alpha``, ``a``, ``b``,
+``log_likelihood`` and ``customers``: ready to paste as
+``LIFECYCLE_ENGINE__CHURN='<line 1>'``. The second has exactly ``p``, ``q``, ``gamma``,
+``log_likelihood`` and ``customers`` (those with a repeat purchase day of positive value,
+the only ones that inform the spend model): ``LIFECYCLE_ENGINE__SPEND='<line 2>'``. The
+engine accepts ``log_likelihood`` and ``customers`` as a record of the fit. The time unit
+and calibration end go to one line on stderr, with the setting to add when the unit is
+not the engine's default (week). When only the spend model cannot be fitted (every repeat
+purchase of one value, say), the second line is left out and stderr says why.
 
 Exit status: 0 on success, 2 for bad input (the message names
 the file and line), 1 when the data cannot be fitted.
@@ -30,7 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.exceptions import ModelFitError
-from lifecycle.prediction import TimeUnit, fit, summarise_purchases
+from lifecycle.prediction import (
+    TimeUnit,
+    fit,
+    fit_gamma_gamma,
+    summarise_purchases,
+    summarise_spend,
+)
 
 __all__ = ["OrdersFileError", "add_parser", "main", "read_orders", "run"]
 
@@ -43,15 +56,16 @@ class OrdersFileError(Exception):
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``model`` (with its ``fit`` subcommand) on an argparse subparsers object."""
-    model = subparsers.add_parser("model", help="fit the BG/NBD churn model")
+    model = subparsers.add_parser("model", help="fit the BG/NBD churn and Gamma-Gamma spend models")
     model_commands = model.add_subparsers(dest="model_command", metavar="COMMAND", required=True)
     fit_parser = model_commands.add_parser(
         "fit",
-        help="fit BG/NBD parameters to an order history",
+        help="fit BG/NBD and Gamma-Gamma parameters to an order history",
         description=(
-            "Fit the BG/NBD model (Fader, Hardie & Lee 2005) by maximum likelihood to an "
-            "order history and print the parameters as one JSON object. Several orders by one "
-            "customer on one day count as one purchase."
+            "Fit the BG/NBD model (Fader, Hardie & Lee 2005) and the Gamma-Gamma spend model "
+            "(Fader & Hardie note 025) by maximum likelihood to an order history and print "
+            "the parameters as two JSON lines (churn, then spend). Several orders by one "
+            "customer on one day count as one purchase, of their summed amount."
         ),
     )
     fit_parser.add_argument(
@@ -86,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     until: date = args.until if args.until is not None else last_date
     time_unit = TimeUnit(args.time_unit)
-    summaries = summarise_purchases(purchases, until, time_unit)
+    days = {customer: [day for day, _ in orders] for customer, orders in purchases.items()}
+    summaries = summarise_purchases(days, until, time_unit)
     try:
         result = fit(list(summaries.values()))
     except ModelFitError as error:
@@ -95,7 +110,14 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    output = {
+    spend_problem = ""
+    try:
+        spend = fit_gamma_gamma(list(summarise_spend(purchases, until).values()))
+    except ModelFitError as error:
+        # The churn model stands on its own; say why there is no second line.
+        spend = None
+        spend_problem = str(error)
+    churn_line = {
         "r": result.params.r,
         "alpha": result.params.alpha,
         "a": result.params.a,
@@ -103,7 +125,25 @@ def run(args: argparse.Namespace) -> int:
         "log_likelihood": result.log_likelihood,
         "customers": result.customers,
     }
-    print(json.dumps(output))
+    print(json.dumps(churn_line))
+    if spend is not None:
+        spend_line = {
+            "p": spend.params.p,
+            "q": spend.params.q,
+            "gamma": spend.params.gamma,
+            "log_likelihood": spend.log_likelihood,
+            "customers": spend.customers,
+        }
+        print(json.dumps(spend_line))
+        if spend.params.q <= 1:
+            print(
+                f"lifecycle model fit: the spend model's q is {spend.params.q:.3g}, not above 1: "
+                "the population's mean spend is infinite, so the engine refuses it "
+                "(a few very large orders? check the amounts)",
+                file=sys.stderr,
+            )
+    else:
+        print(f"lifecycle model fit: no spend model: {spend_problem}", file=sys.stderr)
     # The unit and period are not churn settings of their own; say them where a human reads.
     note = f"lifecycle model fit: time_unit={time_unit.value} until={until.isoformat()}"
     if time_unit is not TimeUnit.WEEK:
@@ -112,9 +152,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_orders(path: Path) -> tuple[dict[str, list[date]], date | None]:
-    """Each customer's order dates, and the last date in the file (None if it has no orders)."""
-    purchases: dict[str, list[date]] = defaultdict(list)
+def read_orders(path: Path) -> tuple[dict[str, list[tuple[date, Decimal]]], date | None]:
+    """Each customer's orders (date, amount), and the last date in the file (None if it
+    has no orders)."""
+    purchases: dict[str, list[tuple[date, Decimal]]] = defaultdict(list)
     last_date: date | None = None
     try:
         # utf-8-sig: spreadsheet exports often start with a byte order mark.
@@ -145,8 +186,8 @@ def read_orders(path: Path) -> tuple[dict[str, list[date]], date | None]:
                 if not customer_id:
                     raise OrdersFileError(f"{where}: empty customer_id")
                 day = _parse_day(row[at["date"]], where)
-                _check_amount(row[at["amount"]], where)
-                purchases[customer_id].append(day)
+                amount = _parse_amount(row[at["amount"]], where)
+                purchases[customer_id].append((day, amount))
                 if last_date is None or day > last_date:
                     last_date = day
     except OSError as error:
@@ -170,7 +211,7 @@ def _parse_day(text: str, where: str) -> date:
         ) from None
 
 
-def _check_amount(text: str, where: str) -> None:
+def _parse_amount(text: str, where: str) -> Decimal:
     value = text.strip()
     try:
         amount = Decimal(value)
@@ -180,6 +221,7 @@ def _check_amount(text: str, where: str) -> None:
         raise OrdersFileError(
             f"{where}: bad amount {value!r} (expected a non-negative decimal such as 59.90)"
         )
+    return amount
 
 
 def _until_date(text: str) -> date:

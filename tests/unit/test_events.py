@@ -129,6 +129,7 @@ def test_every_type_in_the_contract_parses() -> None:
         "support.ticket_resolved": {"csat": 2, "ces": 6},
         "survey.nps": {"score": 9},
         "email.bounced": {"email": "a@example.com", "reason": "550 no such user"},
+        "email.clicked": {"message_id": "<abc@shop.example>", "url": "https://shop.example/x"},
     }
     assert set(examples) == set(EVENT_TYPES)
     for type_, fields in examples.items():

@@ -38,6 +38,16 @@ def simulated_orders(seed: int = 1, customers: int = 400) -> list[tuple[str, dat
     return rows
 
 
+def with_gamma_gamma_spend(
+    rows: list[tuple[str, date, str]], p: float, q: float, gamma: float, seed: int = 7
+) -> list[tuple[str, date, str]]:
+    """The same orders with amounts from the Gamma-Gamma story: each customer's nu ~
+    Gamma(q, rate gamma), each order's value ~ Gamma(p, rate nu)."""
+    rng = np.random.default_rng(seed)
+    nus = {customer: rng.gamma(q, 1 / gamma) for customer in sorted({c for c, _, _ in rows})}
+    return [(c, d, f"{rng.gamma(p, 1 / nus[c]):.2f}") for c, d, _ in rows]
+
+
 def write_csv(
     path: Path, rows: list[tuple[str, Any, str]], header: str = "customer_id,date,amount"
 ) -> Path:
@@ -46,18 +56,33 @@ def write_csv(
     return path
 
 
-def fit_run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[dict[str, Any], str]:
-    """The JSON object on stdout and the one note line on stderr."""
+def fit_lines(
+    capsys: pytest.CaptureFixture[str], *argv: str
+) -> tuple[dict[str, Any], dict[str, Any] | None, list[str]]:
+    """The churn line, the spend line (None when left out) and the lines on stderr."""
     status = main(["model", "fit", *argv])
     captured = capsys.readouterr()
     assert status == 0, captured.err
     lines = captured.out.splitlines()
-    assert len(lines) == 1, "exactly one JSON object on stdout"
-    output = json.loads(lines[0])
-    assert isinstance(output, dict)
-    notes = captured.err.splitlines()
-    assert len(notes) == 1, captured.err
-    return output, notes[0]
+    assert len(lines) in (1, 2), "one JSON line per model on stdout"
+    churn = json.loads(lines[0])
+    spend = json.loads(lines[1]) if len(lines) == 2 else None
+    assert isinstance(churn, dict)
+    return churn, spend, captured.err.splitlines()
+
+
+def fit_run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[dict[str, Any], str]:
+    """The churn JSON object on stdout and the time-unit note on stderr.
+
+    ``simulated_orders`` draws every amount from one distribution, so customers do not
+    differ in spend and the Gamma-Gamma is not identified: its line is left out.
+    """
+    churn, spend, notes = fit_lines(capsys, *argv)
+    spend_notes = [note for note in notes if "no spend model" in note]
+    assert len(spend_notes) == (spend is None), notes
+    others = [note for note in notes if note not in spend_notes]
+    assert len(others) == 1, notes
+    return churn, others[0]
 
 
 def fit_output(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
@@ -245,7 +270,7 @@ def test_runs_as_a_module(tmp_path: Path) -> None:
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    output = json.loads(completed.stdout)
+    output = json.loads(completed.stdout.splitlines()[0])
     assert output["customers"] == 200
     assert "time_unit=day" in completed.stderr
     assert math.isfinite(output["log_likelihood"])
@@ -256,11 +281,13 @@ def test_the_output_pastes_into_the_churn_setting(
 ) -> None:
     from streams.settings import Settings
 
-    path = write_csv(tmp_path / "orders.csv", simulated_orders())
+    rows = with_gamma_gamma_spend(simulated_orders(), p=6.0, q=4.0, gamma=15.0)
+    path = write_csv(tmp_path / "orders.csv", rows)
     status = main(["model", "fit", str(path), "--time-unit", "day"])
-    printed = capsys.readouterr().out.strip()
+    printed, spend_printed = capsys.readouterr().out.splitlines()
     assert status == 0
     monkeypatch.setenv("LIFECYCLE_ENGINE__CHURN", printed)
+    monkeypatch.setenv("LIFECYCLE_ENGINE__SPEND", spend_printed)
     monkeypatch.setenv("LIFECYCLE_ENGINE__CHURN__ENABLED", "true")
     monkeypatch.setenv("LIFECYCLE_ENGINE__CHURN__TIME_UNIT", "day")
     churn = Settings().engine.churn
@@ -274,6 +301,14 @@ def test_the_output_pastes_into_the_churn_setting(
     assert churn.enabled
     assert churn.time_unit == "day"
     assert churn.customers == output["customers"]
+    spend = Settings().engine.spend
+    spend_output = json.loads(spend_printed)
+    assert (spend.p, spend.q, spend.gamma, spend.customers) == (
+        spend_output["p"],
+        spend_output["q"],
+        spend_output["gamma"],
+        spend_output["customers"],
+    )
     # Other unknown keys are still refused.
     monkeypatch.setenv("LIFECYCLE_ENGINE__CHURN", json.dumps({**output, "rr": 1.0}))
     with pytest.raises(ValueError, match="rr"):
@@ -316,7 +351,12 @@ def test_the_command_recovers_the_parameters_it_was_simulated_from(
     rows = _simulated_days(rng, true.r, true.alpha, true.a, true.b, 6000)
     until = START + timedelta(days=364)
     path = write_csv(tmp_path / "orders.csv", rows)
-    output = fit_output(capsys, str(path), "--time-unit", "day", "--until", until.isoformat())
+    output, spend, notes = fit_lines(
+        capsys, str(path), "--time-unit", "day", "--until", until.isoformat()
+    )
+    # Every order is 10.00: the spend model has nothing to learn, and says so.
+    assert spend is None
+    assert any("no spend model" in note and "Gamma-Gamma" in note for note in notes), notes
     assert output["customers"] == 6000
     estimate = BgNbdParams(r=output["r"], alpha=output["alpha"], a=output["a"], b=output["b"])
     # Standard errors of the log-estimates from the observed information of the same data.
@@ -330,3 +370,15 @@ def test_the_command_recovers_the_parameters_it_was_simulated_from(
     # 4 standard errors (see test_bgnbd); calendar-day rounding of purchase times adds a
     # small bias, far below that at these rates (about one order per 40 days).
     assert np.all(np.abs(z) < 4), f"estimates {estimate} are {z} standard errors off"
+
+
+def test_a_spend_model_with_an_infinite_mean_is_flagged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # q below 1: customers' mean spends are so spread that the population mean is infinite.
+    rows = with_gamma_gamma_spend(simulated_orders(customers=1500), p=3.0, q=0.6, gamma=2.0)
+    churn, spend, notes = fit_lines(capsys, str(write_csv(tmp_path / "orders.csv", rows)))
+    assert spend is not None
+    assert spend["q"] < 1
+    assert any("q is" in note and "infinite" in note for note in notes), notes
+    assert churn["customers"] == 1500

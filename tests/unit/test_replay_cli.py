@@ -85,3 +85,57 @@ def test_signal_data_cannot_overwrite_the_stable_fields() -> None:
     assert record["customer_id"] == "c1"
     assert record["signal"] == "tier_reached"
     assert record["tier"] == "gold"
+
+
+def test_replay_shows_the_time_a_best_time_send_chose(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    campaigns = tmp_path / "campaigns"
+    (campaigns / "templates" / "hello").mkdir(parents=True)
+    (campaigns / "templates" / "hello" / "en.yaml").write_text("subject: Hi\ntext: Hi\n")
+    (campaigns / "timed.yaml").write_text(
+        "id: timed\ncategory: marketing\ntrigger: {event: customer.updated}\n"
+        "steps:\n  - send: {template: hello, at: best_time, within: 24h}\n"
+    )
+    lines = [
+        {
+            "event_id": "s",
+            "type": "customer.signed_up",
+            "customer_id": "c1",
+            "occurred_at": "2026-04-01T12:00:00+02:00",
+            "email": "c1@example.com",
+            "timezone": "Europe/Stockholm",
+            "marketing_consent": True,
+        },
+        *(
+            {
+                "event_id": f"l{day}",
+                "type": "customer.logged_in",
+                "customer_id": "c1",
+                "occurred_at": f"2026-04-{day:02d}T18:40:00+02:00",
+            }
+            for day in (13, 14, 15, 16, 17, 20, 21)
+        ),
+        {
+            "event_id": "u",
+            "type": "customer.updated",
+            "customer_id": "c1",
+            "occurred_at": "2026-04-28T09:00:00+02:00",
+            "name": "Ann",
+        },
+    ]
+    history = tmp_path / "history.jsonl"
+    history.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    until = "--until=2026-05-01T00:00:00+00:00"
+    status = main(["replay", str(history), "--campaigns", str(campaigns), until])
+    out = capsys.readouterr().out
+    assert status == 0
+    records = [json.loads(line) for line in out.splitlines()]
+    decisions = [r for r in records if r["kind"] == "decision"]
+    assert [
+        (d["outcome"], d["at"], d.get("deferred_until"), d["send_time"]) for d in decisions
+    ] == [
+        ("scheduled", "2026-04-28T07:00:00+00:00", "2026-04-28T16:00:00+00:00", "optimised"),
+        ("send", "2026-04-28T16:00:00+00:00", None, "optimised"),
+    ]
+    assert decisions[0]["detail"] == "optimised: Tue 18:00 local"

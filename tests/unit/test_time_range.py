@@ -45,6 +45,8 @@ steps:
   - wait_until: "23:59"
   - wait: {LONGEST}
   - send: hello
+  - wait: 1h
+  - send: {{template: hello, at: best_time, within: 7d}}
 """
 
 LARGEST = EngineConfig.model_validate(
@@ -62,6 +64,15 @@ LARGEST = EngineConfig.model_validate(
             "b": 1e6,
             "threshold": 1e-9,
         },
+        "spend": {
+            "enabled": True,
+            "p": 1e6,
+            "q": 1.000001,
+            "gamma": 1e6,
+            "horizon_months": 120,
+            "annual_discount_rate": 0,
+        },
+        "send_time": {"half_life_days": 1, "min_events": 1},
         "support": {"repeated_tickets_window_days": 3650},
     }
 )

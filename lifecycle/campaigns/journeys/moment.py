@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Literal
 
 from lifecycle.campaigns.context import RuntimeContext
 from lifecycle.campaigns.journeys.timing import add_wait
@@ -125,6 +126,7 @@ class Moment:
         deferred_until: datetime | None = None,
         detail: str | None = None,
         cause: str | None = None,
+        send_time: Literal["optimised", "fallback"] | None = None,
         into: list[JourneyOutput] | None = None,
     ) -> None:
         record = Decision(
@@ -140,6 +142,7 @@ class Moment:
             message=message,
             deferred_until=deferred_until,
             detail=detail,
+            send_time=send_time,
         )
         (self.outputs if into is None else into).append(record)
 
@@ -171,7 +174,13 @@ class Moment:
     def closed(self, journey: JourneyState, reason: str) -> JourneyState:
         """``journey`` ended now for ``reason``; nothing is recorded."""
         return journey.model_copy(
-            update={"active": False, "wake_at": None, "exited_at": self.now, "exit_reason": reason}
+            update={
+                "active": False,
+                "wake_at": None,
+                "exited_at": self.now,
+                "exit_reason": reason,
+                "send_timing": None,
+            }
         )
 
     def conflict_wake(self) -> datetime:

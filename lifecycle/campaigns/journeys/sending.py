@@ -91,17 +91,34 @@ def _gate(moment: Moment, contender: _Contender, contenders: list[_Contender]) -
     outcome, detail = blocked
     into = contender.pending if contender.is_entry else None
     template = template_for(step, journey.variant)
+    timing = journey.send_timing
     if outcome == "no_consent":
         journey = moment.end(campaign, journey, "no_consent", outcome="no_consent", into=into)
     elif outcome == "quiet_hours":
         assert isinstance(detail, datetime)
         moment.decision(
-            campaign, journey, step.number, outcome, template, deferred_until=detail, into=into
+            campaign,
+            journey,
+            step.number,
+            outcome,
+            template,
+            deferred_until=detail,
+            send_time=timing,
+            into=into,
         )
         journey = journey.model_copy(update={"wake_at": detail})
     else:
         assert not isinstance(detail, datetime)
-        moment.decision(campaign, journey, step.number, outcome, template, detail=detail, into=into)
+        moment.decision(
+            campaign,
+            journey,
+            step.number,
+            outcome,
+            template,
+            detail=detail,
+            send_time=timing,
+            into=into,
+        )
         journey = _after_send(moment, campaign, journey, into)
     _settle(moment, contender, journey)
 
@@ -117,7 +134,7 @@ def _after_send(
     moment: Moment, campaign: Campaign, journey: JourneyState, into: list[JourneyOutput] | None
 ) -> JourneyState:
     """Move past a send step (sent or skipped) and on to the next wait or the end."""
-    journey = journey.model_copy(update={"step": journey.step + 1})
+    journey = journey.model_copy(update={"step": journey.step + 1, "send_timing": None})
     journey, again = advance(moment, campaign, journey, into)
     if again is not None:
         # Validation forbids two sends without a wait; a program that has them anyway
@@ -201,7 +218,9 @@ def open_conversion_window(
     if campaign.conversion is None or journey.conversion_deadline is not None:
         return journey
     deadline = moment.now + campaign.conversion.within
-    return journey.model_copy(update={"conversion_deadline": deadline})
+    return journey.model_copy(
+        update={"conversion_deadline": deadline, "treated_send_timing": journey.send_timing}
+    )
 
 
 def _deliver(moment: Moment, contender: _Contender) -> JourneyState:
@@ -215,7 +234,15 @@ def _deliver(moment: Moment, contender: _Contender) -> JourneyState:
         # the frequency caps, so control customers are held back from later messages
         # exactly as treated ones are, and the comparison stays fair.
         moment.sends.append(sent)
-        moment.decision(campaign, journey, step.number, "holdout", None, into=into)
+        moment.decision(
+            campaign,
+            journey,
+            step.number,
+            "holdout",
+            None,
+            send_time=journey.send_timing,
+            into=into,
+        )
         return _after_send(moment, campaign, journey, into)
     template = step.templates[variant]
     try:
@@ -228,11 +255,21 @@ def _deliver(moment: Moment, contender: _Contender) -> JourneyState:
             "render_error",
             template,
             detail=str(exc),
+            send_time=journey.send_timing,
             into=into,
         )
         return _after_send(moment, campaign, journey, into)
     moment.sends.append(sent)
-    moment.decision(campaign, journey, step.number, "send", template, message=message, into=into)
+    moment.decision(
+        campaign,
+        journey,
+        step.number,
+        "send",
+        template,
+        message=message,
+        send_time=journey.send_timing,
+        into=into,
+    )
     return _after_send(moment, campaign, journey, into)
 
 
@@ -280,4 +317,5 @@ def _render(
         preheader=rendered.preheader,
         text=rendered.text,
         html=rendered.html,
+        send_time=journey.send_timing,
     )

@@ -1,14 +1,17 @@
 """Journey stepping: run a journey's program from its current step to the next stop.
 
 A journey runs until it reaches a send (handed back to be gated), a wait (which sets
-its wake time) or its end; ``exit_when`` is checked first each time it runs, and
-``if`` steps branch on attributes read in this moment. Outputs go to ``into`` when given
+its wake time) or its end; a best-time send is first scheduled (a ``scheduled``
+decision, its time as ``deferred_until``) and handed back when that time comes.
+``exit_when`` is checked first each time it runs, and ``if`` steps branch on attributes
+read in this moment. Outputs go to ``into`` when given
 (a new entry's, held until the entry stands), else to the moment's.
 """
 
 from __future__ import annotations
 
-from lifecycle.campaigns.journeys.moment import Moment
+from lifecycle.campaigns.journeys.moment import Moment, template_for
+from lifecycle.campaigns.journeys.send_time import best_send_time
 from lifecycle.campaigns.journeys.timing import add_wait, next_local_time
 from lifecycle.campaigns.model import (
     BranchStep,
@@ -37,6 +40,10 @@ def advance(
             return moment.complete(campaign, journey, into), None
         step = campaign.steps[journey.step]
         if isinstance(step, SendStep):
+            if step.at == "best_time" and journey.send_timing is None:
+                journey = _schedule(moment, campaign, journey, step, into)
+                if journey.wake_at is not None and journey.wake_at > moment.now:
+                    return journey, None
             return journey, step
         if isinstance(step, WaitStep | WaitUntilStep):
             if isinstance(step, WaitStep):
@@ -57,3 +64,37 @@ def advance(
             assert isinstance(step, StopStep)
             return moment.complete(campaign, journey, into), None
     raise AssertionError("programs only jump forward")  # pragma: no cover
+
+
+def _schedule(
+    moment: Moment,
+    campaign: Campaign,
+    journey: JourneyState,
+    step: SendStep,
+    into: list[JourneyOutput] | None,
+) -> JourneyState:
+    """Choose the time of a best-time send and record it; the journey wakes then."""
+    assert step.within is not None, "the compiler gives every best-time send a window"
+    quiet = moment.ctx.rules.quiet_hours
+    at, timing = best_send_time(
+        moment.state,
+        moment.now,
+        step.within,
+        moment.tz,
+        moment.ctx.engine.send_time,
+        quiet=quiet,
+        category=campaign.category,
+    )
+    local = at.astimezone(moment.tz)
+    moment.decision(
+        campaign,
+        journey,
+        step.number,
+        "scheduled",
+        template_for(step, journey.variant),
+        deferred_until=at,
+        detail=f"{timing}: {local:%a %H:%M} local",
+        send_time=timing,
+        into=into,
+    )
+    return journey.model_copy(update={"send_timing": timing, "wake_at": at})

@@ -195,10 +195,38 @@ def campaign_json_schema(engine: EngineConfig | None = None) -> dict[str, Any]:
                     "send": {
                         "anyOf": [
                             template_name,
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "template": {
+                                        "anyOf": [
+                                            template_name,
+                                            {
+                                                "type": "object",
+                                                "additionalProperties": template_name,
+                                            },
+                                        ]
+                                    },
+                                    "at": {
+                                        "enum": ["best_time", "now"],
+                                        "description": "best_time: at the customer's most "
+                                        "active hour within the window (quiet hours held).",
+                                    },
+                                    "within": {
+                                        "$ref": "#/$defs/duration",
+                                        "description": "The window of a best-time send, "
+                                        "1h to 7d (default 24h).",
+                                    },
+                                },
+                                "required": ["template"],
+                                "additionalProperties": False,
+                            },
                             {"type": "object", "additionalProperties": template_name},
                         ],
                         "description": "Send a template (one for all variants, or one per "
-                        "variant: {gentle: winback-gentle, discount: winback-discount}).",
+                        "variant: {gentle: winback-gentle, discount: winback-discount}), or "
+                        "at the customer's best time: {template: welcome-2, at: best_time, "
+                        "within: 24h}.",
                     }
                 },
                 "required": ["send"],

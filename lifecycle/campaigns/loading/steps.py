@@ -10,7 +10,8 @@ checks the program's flow.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import time, timedelta
+from typing import Literal
 
 from lifecycle.campaigns.conditions import fold
 from lifecycle.campaigns.loading.reader import TemplateRef, ValueReader, name_problem
@@ -26,9 +27,23 @@ from lifecycle.campaigns.model import (
     WaitUntilStep,
 )
 
-__all__ = ["IF_KEYS", "STEP_KEYS", "WAIT_UNTIL_KEYS", "WEEKDAYS", "StepCompiler"]
+__all__ = [
+    "IF_KEYS",
+    "SEND_OPTION_KEYS",
+    "STEP_KEYS",
+    "WAIT_UNTIL_KEYS",
+    "WEEKDAYS",
+    "StepCompiler",
+]
 
 STEP_KEYS: tuple[str, ...] = ("send", "wait", "wait_until", "if")
+#: The long form of a send: ``send: {template: x, at: best_time, within: 24h}``.
+SEND_OPTION_KEYS: tuple[str, ...] = ("template", "at", "within")
+SEND_AT: tuple[str, ...] = ("best_time", "now")
+#: The window of a best-time send: at least an hour, at most a week (the profile's cycle).
+_MIN_WITHIN = timedelta(hours=1)
+_MAX_WITHIN = timedelta(days=7)
+_DEFAULT_WITHIN = timedelta(hours=24)
 IF_KEYS: tuple[str, ...] = ("if", "then", "else")
 WAIT_UNTIL_KEYS: tuple[str, ...] = ("time", "days")
 
@@ -119,9 +134,15 @@ class StepCompiler:
         self.number += 1
         number, line = self.number, node.pos.line
         if kind == "send":
-            templates = self.send(value, number)
-            if templates is not None:
-                self.emit(SendStep(number=number, line=line, templates=templates), node.pos)
+            if self.is_send_options(value):
+                assert isinstance(value, LMap)
+                step = self.send_options(value, number, line)
+                if step is not None:
+                    self.emit(step, node.pos)
+            else:
+                templates = self.send(value, number)
+                if templates is not None:
+                    self.emit(SendStep(number=number, line=line, templates=templates), node.pos)
         elif kind == "wait":
             duration = reader.duration(value, "wait")
             if duration is not None:
@@ -182,6 +203,68 @@ class StepCompiler:
         if len(templates) != len(variants):
             return None
         return {v: templates[v] for v in variants}
+
+    def is_send_options(self, node: LNode) -> bool:
+        """Whether ``send:`` is the long form: a mapping with an option key that is not
+        a variant's name (a variant called ``at`` keeps the per-variant form)."""
+        if not isinstance(node, LMap):
+            return False
+        variants = self.variants or ()
+        keys = node.keys()  # iterating an LMap gives (key, value) pairs
+        return any(k in SEND_OPTION_KEYS and k not in variants for k in keys)
+
+    def send_options(self, node: LMap, number: int, line: int) -> SendStep | None:
+        reader = self.reader
+        mapping = reader.mapping(
+            node, "send", SEND_OPTION_KEYS, "{template: welcome-1, at: best_time, within: 24h}"
+        )
+        if mapping is None:
+            return None
+        template_node = mapping.get("template")
+        if template_node is None:
+            reader.err(
+                mapping.pos,
+                "send needs a template: {template: welcome-1, at: best_time, within: 24h} "
+                "(or one per variant: template: {gentle: winback-gentle, ...})",
+            )
+            return None
+        templates = self.send(template_node, number)
+        at: Literal["now", "best_time"] = "now"
+        at_node = mapping.get("at")
+        if at_node is not None:
+            text = reader.text(at_node, "send.at", "best_time")
+            if text is None:
+                return None
+            if text not in SEND_AT:
+                reader.err(at_node.pos, name_problem(text, SEND_AT, "send time", " in send.at"))
+                return None
+            at = "best_time" if text == "best_time" else "now"
+        within_node = mapping.get("within")
+        within: timedelta | None = None
+        if within_node is not None:
+            if at != "best_time":
+                reader.err(
+                    within_node.pos,
+                    "'within' is the window of a best-time send: add 'at: best_time' or "
+                    "remove 'within'",
+                )
+                return None
+            within = reader.duration(within_node, "send.within")
+            if within is None:
+                return None
+            assert isinstance(within_node, LScalar)  # a duration is a scalar
+            if not _MIN_WITHIN <= within <= _MAX_WITHIN:
+                reader.err(
+                    within_node.pos,
+                    f"send.within must be from 1h to 7d (a week is the activity profile's "
+                    f"cycle), got {within_node.text!r}",
+                )
+                return None
+        elif at == "best_time":
+            within = _DEFAULT_WITHIN
+        if templates is None:
+            return None
+        return SendStep(number=number, line=line, templates=templates, at=at, within=within)
 
     def wait_until(self, node: LNode) -> tuple[time, tuple[int, ...]] | None:
         reader = self.reader

@@ -117,6 +117,7 @@ _NOT_MATCHABLE = {
     "comment",
     "email",
     "message_id",
+    "url",
 }
 
 #: Fields of each event type that ``with:`` may match on.
