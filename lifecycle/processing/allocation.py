@@ -62,7 +62,7 @@ _TREATED, _CONVERTED = "jt", "jc"
 
 
 def murmur2(data: bytes) -> int:
-    """Kafka's murmur2 (``org.apache.kafka.common.utils.Utils.murmur2``), as a signed
+    """Kafka's murmur2 (``org.apache.kafka.common.utils.Utils.murmur2``) as an unsigned
     32-bit value, the hash its default partitioner and aiokafka's use for keyed records."""
     length = len(data)
     seed, m, r = 0x9747B28C, 0x5BD1E995, 24
@@ -86,7 +86,7 @@ def murmur2(data: bytes) -> int:
     h ^= h >> 13
     h = (h * m) & 0xFFFFFFFF
     h ^= h >> 15
-    return h - (1 << 32) if h & 0x80000000 else h
+    return h
 
 
 def partition_for(customer_id: str, partitions: int) -> int:
