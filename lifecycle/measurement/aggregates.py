@@ -30,6 +30,11 @@ metric                      what                                     periods
 ``campaign_revenue_squares`` sum over entries of revenue²            day
 ``campaign_emails``         final delivery states {campaign,         day
                             variant, state}
+``campaign_share``          adaptive shares fixed for a {window},    day (window's)
+                            basis points {campaign, variant}, summed
+                            over the partitions that fixed them
+``campaign_share_partitions`` partitions that fixed a {campaign,     day (window's)
+                            window}'s shares (mean = share / this)
 =========================== ======================================== =================
 
 "boundary": dated by the boundary day (see :mod:`~lifecycle.measurement.periods`), so
@@ -164,10 +169,18 @@ def expand(fact: Fact) -> Iterator[tuple[CounterKey, Number]]:
         yield from _campaign(fact)
 
 
-_CAMPAIGN_CODES = frozenset({"je", "jd", "jt", "jc", "jr", "e"})
+_CAMPAIGN_CODES = frozenset({"je", "jd", "jt", "jc", "jr", "e", "jw", "jn"})
 
 
 def _campaign(fact: Fact) -> Iterator[tuple[CounterKey, Number]]:
+    if fact[0] == "jn":
+        _, day, campaign, window = fact
+        period = period_label(_int(day), "day")
+        yield (
+            CounterKey.of("campaign_share_partitions", period, campaign=campaign, window=window),
+            1,
+        )
+        return
     code, day, campaign, variant = fact[:4]
     period = period_label(_int(day), "day")
     arm = {"campaign": campaign, "variant": variant}
@@ -186,6 +199,8 @@ def _campaign(fact: Fact) -> Iterator[tuple[CounterKey, Number]]:
         yield CounterKey.of("campaign_revenue_squares", period, **arm), Decimal(str(fact[5]))
     elif code == "e":
         yield CounterKey.of("campaign_emails", period, state=fact[4], **arm), 1
+    elif code == "jw":
+        yield CounterKey.of("campaign_share", period, window=fact[4], **arm), _int(fact[5])
 
 
 def _cohort_active(day: int, offset: int) -> tuple[CounterKey, Number]:

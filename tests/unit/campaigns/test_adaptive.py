@@ -378,3 +378,47 @@ def test_allocation_records_say_which_weights_held_when() -> None:
     entered = [r for r in live if r["kind"] == "journey" and r["action"] == "entered"]
     assert len(entered) == 120
     assert isinstance(AllocationRecord, type)
+
+
+def test_the_report_says_which_shares_were_in_force_when() -> None:
+    from lifecycle.measurement import Totals
+    from lifecycle.measurement.report import CampaignInfo, build_report, report_data
+    from lifecycle.measurement.report_html import render_html
+    from lifecycle.measurement.report_text import render_text
+
+    history, live = closed_loop(customers=200, partitions=2)
+    totals = Totals()
+    for outcome, _ in Replay(_engine(), partitions=2).outcomes(history):
+        if not outcome.duplicate:
+            totals.add_facts(outcome.state.facts)
+    info = CampaignInfo(
+        "nudge", "Nudge", {"plain": 4500.0, "bold": 4500.0, CONTROL: 1000.0}, adaptive=True
+    )
+    (result,) = build_report(totals.values, [info]).campaigns
+    # every window's mean share over the partitions that fixed it, from the records
+    by_window: dict[str, list[dict[str, float]]] = {}
+    for record in live:
+        if record["kind"] == "allocation":
+            by_window.setdefault(record["window_start"], []).append(record["weights"])
+    assert [w.window for w in result.shares] == sorted(by_window)
+    for window in result.shares:
+        fixed = by_window[window.window]
+        assert window.partitions == len(fixed)
+        for variant in ("plain", "bold"):
+            mean = sum(w[variant] for w in fixed) / len(fixed)
+            assert window.shares[variant] == pytest.approx(mean)
+    assert result.shares[-1].shares["bold"] > result.shares[-1].shares["plain"]
+    # the sample-ratio check tests control's fixed share only, so moved shares are no SRM
+    assert result.experiment is not None
+    assert not result.experiment.sample_ratio.mismatch
+    assert any("adaptive split" in note for note in result.notes)
+    text = render_text(build_report(totals.values, [info]))
+    assert "Adaptive shares in force" in text
+    latest = result.shares[-1]
+    assert f"{latest.window[:16].replace('T', ' ')}  " in text
+    data = report_data(build_report(totals.values, [info]))
+    assert data["campaigns"][0]["shares"][-1]["shares"]["bold"] == pytest.approx(
+        latest.shares["bold"]
+    )
+    html = render_html(build_report(totals.values, [info]))
+    assert f'data-path="campaigns.0.shares.{len(result.shares) - 1}.shares.bold"' in html
