@@ -177,7 +177,7 @@ class AllocationLedger:
             oldest = min(int(w) for w in fixed)
             return _decode(oldest, fixed[str(oldest)]), False
         counts = self._settle(campaign.id, window - 1)
-        variants = adaptive_weights(campaign.split, counts, window)
+        variants = adaptive_weights(campaign.split, counts)
         fixed[str(window)] = {
             "weights": [[v.name, v.weight] for v in variants],
             "counts": {name: list(pair) for name, pair in counts.items()},

@@ -2,8 +2,8 @@
 sampling, recomputed on a fixed event-time schedule, with a floor per variant and the
 control share never touched.
 
-The arithmetic is a pure function of (campaign, window, counts), so whoever holds the
-same counts computes the same shares, bit for bit:
+The arithmetic is a pure function of (campaign, counts), so whoever holds the same
+counts computes the same shares, bit for bit:
 
 * **Windows.** Time is cut into windows of ``split.adaptive.every`` (12h by default) on a
   grid from the Unix epoch: window ``k`` is ``[k * every, (k + 1) * every)``. Shares are
@@ -17,9 +17,10 @@ same counts computes the same shares, bit for bit:
   Beta(1 + conversions, 1 + treated - conversions). The share a variant earns is its
   probability of being the best, estimated from ``DRAWS`` joint draws. The draws are not
   random: their uniforms come from NumPy's PCG64 bit stream (``random_raw``, whose
-  output NumPy keeps stable across versions) seeded with SHA-256 of (salt, window), and
-  go through the Beta quantile function (``scipy.special.betaincinv``). No state
-  survives between calls.
+  output NumPy keeps stable across versions) seeded with SHA-256 of (salt, counts), and
+  go through the Beta quantile function (``scipy.special.betaincinv``). The same
+  evidence therefore always gives the same shares, in any window, so results are cached
+  (a few milliseconds each: a window in which nothing new was counted costs nothing).
 * **Floor and control.** Control keeps exactly its configured share (the holdout
   comparison stays a fixed-probability randomisation). Of the rest, every variant gets
   ``floor`` first; what is left is shared in proportion to P(best). Shares are whole
@@ -36,6 +37,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -96,8 +98,8 @@ def window_start(index: int, every: timedelta) -> datetime:
     return _EPOCH + index * every
 
 
-def _uniforms(salt: str, window: int, shape: tuple[int, int]) -> np.ndarray:
-    digest = hashlib.sha256(f"adaptive\x1f{salt}\x1f{window}".encode()).digest()
+def _uniforms(salt: str, evidence: str, shape: tuple[int, int]) -> np.ndarray:
+    digest = hashlib.sha256(f"adaptive\x1f{salt}\x1f{evidence}".encode()).digest()
     stream = np.random.PCG64(int.from_bytes(digest[:16], "big"))
     raw = stream.random_raw(shape[0] * shape[1])
     # 53 high bits, centred in their cell: strictly inside (0, 1).
@@ -105,26 +107,26 @@ def _uniforms(salt: str, window: int, shape: tuple[int, int]) -> np.ndarray:
 
 
 def best_arm_probabilities(
-    counts: Mapping[str, ArmCounts], names: tuple[str, ...], *, salt: str, window: int
-) -> list[float]:
+    counts: Mapping[str, ArmCounts], names: tuple[str, ...], *, salt: str
+) -> tuple[float, ...]:
     """P(variant is the best) under independent Beta posteriors, from ``DRAWS`` draws."""
-    alpha = np.array([1.0 + counts.get(n, ArmCounts()).converted for n in names])
-    beta = np.array(
-        [
-            1.0 + max(counts.get(n, ArmCounts()).treated - counts.get(n, ArmCounts()).converted, 0)
-            for n in names
-        ]
-    )
-    samples = betaincinv(alpha, beta, _uniforms(salt, window, (DRAWS, len(names))))
+    evidence = tuple(counts.get(n, ArmCounts()) for n in names)
+    return _probabilities(evidence, salt)
+
+
+@lru_cache(maxsize=4096)
+def _probabilities(evidence: tuple[ArmCounts, ...], salt: str) -> tuple[float, ...]:
+    alpha = np.array([1.0 + arm.converted for arm in evidence])
+    beta = np.array([1.0 + max(arm.treated - arm.converted, 0) for arm in evidence])
+    seed_text = ";".join(f"{arm.treated},{arm.converted}" for arm in evidence)
+    samples = betaincinv(alpha, beta, _uniforms(salt, seed_text, (DRAWS, len(evidence))))
     best = np.argmax(samples, axis=1)  # ties go to the earlier variant
-    wins = np.bincount(best, minlength=len(names))
-    return [float(w) / DRAWS for w in wins]
+    wins = np.bincount(best, minlength=len(evidence))
+    return tuple(float(w) / DRAWS for w in wins)
 
 
-def adaptive_weights(
-    split: Split, counts: Mapping[str, ArmCounts], window: int
-) -> tuple[Variant, ...]:
-    """The variants with their shares (basis points of all customers) for ``window``."""
+def adaptive_weights(split: Split, counts: Mapping[str, ArmCounts]) -> tuple[Variant, ...]:
+    """The variants with their shares (basis points of all customers) for these counts."""
     assert split.adaptive is not None, "a fixed split has no adaptive weights"
     names = split.names
     if not any(counts.get(n, ArmCounts()).treated for n in names):
@@ -132,7 +134,7 @@ def adaptive_weights(
     room = sum(v.weight for v in split.variants)  # everything outside control
     floor = split.adaptive.floor
     spare = room - floor * len(names)
-    probabilities = best_arm_probabilities(counts, names, salt=split.salt, window=window)
+    probabilities = best_arm_probabilities(counts, names, salt=split.salt)
     exact = [floor + spare * p for p in probabilities]
     whole = [int(x) for x in exact]
     short = room - sum(whole)
