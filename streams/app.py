@@ -107,7 +107,12 @@ def build_worker(settings: Settings, campaigns: CampaignSet | None = None) -> Wo
         customer_state=_raw_table(
             app, "customer-state", settings, "Customer state by customer id."
         ),
-        due_index=_raw_table(app, "due-index", settings, "Customers due per partition and minute."),
+        due_index=_raw_table(
+            app,
+            "due-index",
+            settings,
+            "Customers due per partition and minute; adaptive splits' counts per partition.",
+        ),
         delivery_ledger=_raw_table(app, "delivery-ledger", settings, "Delivered message ids."),
     )
     worker = Worker(

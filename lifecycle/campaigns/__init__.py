@@ -23,15 +23,26 @@ from lifecycle.campaigns.context import (
     RuntimeContext,
     ShopInfo,
 )
-from lifecycle.campaigns.journeys import CampaignSet, assign_variant, bucket
+from lifecycle.campaigns.journeys import (
+    Allocations,
+    ArmCounts,
+    CampaignSet,
+    WeightsInForce,
+    adaptive_weights,
+    assign_variant,
+    bucket,
+    window_index,
+    window_start,
+)
 from lifecycle.campaigns.loading import (
     campaign_json_schema,
     compile_campaigns,
     template_json_schema,
 )
-from lifecycle.campaigns.model import CONTROL, DEFAULT_VARIANT, Campaign
+from lifecycle.campaigns.model import CONTROL, DEFAULT_VARIANT, Campaign, Variant
 from lifecycle.campaigns.records import (
     OUTCOMES,
+    AllocationRecord,
     Decision,
     DecisionOutcome,
     JourneyOutput,
@@ -53,6 +64,14 @@ __all__ = [
     "CampaignSet",
     "assign_variant",
     "bucket",
+    # Adaptive splits
+    "Allocations",
+    "ArmCounts",
+    "Variant",
+    "WeightsInForce",
+    "adaptive_weights",
+    "window_index",
+    "window_start",
     # The operator's rules
     "CampaignRules",
     "FrequencyCap",
@@ -61,6 +80,7 @@ __all__ = [
     "ShopInfo",
     # What the runtime reports
     "OUTCOMES",
+    "AllocationRecord",
     "Decision",
     "DecisionOutcome",
     "JourneyOutput",

@@ -25,6 +25,7 @@ from lifecycle.values import FrozenModel
 __all__ = [
     "CONTROL",
     "DEFAULT_VARIANT",
+    "Adaptive",
     "BranchStep",
     "Campaign",
     "CampaignCap",
@@ -123,11 +124,24 @@ class Variant(FrozenModel):
     weight: int
 
 
+class Adaptive(FrozenModel):
+    """``split: {mode: adaptive}``: variant shares move toward the better converting one
+    (Thompson sampling, :mod:`~lifecycle.campaigns.journeys.adaptive`)."""
+
+    #: How often the shares are recomputed, in event time, on a grid from the epoch.
+    every: timedelta = timedelta(hours=12)
+    #: The least share of all customers each variant keeps, in basis points.
+    floor: int = 500
+
+
 class Split(FrozenModel):
+    #: With ``adaptive``: the starting shares, used until there are counts to learn from.
     variants: tuple[Variant, ...] = (Variant(name=DEFAULT_VARIANT, weight=10_000),)
     control: int = 0
     #: Mixed into the assignment hash; defaults to the campaign id.
     salt: str
+    #: None: the shares are fixed as written.
+    adaptive: Adaptive | None = None
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -12,6 +12,10 @@ None) and ``to_record()``, the stable JSON shape ``lifecycle replay`` prints and
   "cause"}`` plus ``reason`` for exits. ``action`` is ``entered``, ``exited``,
   ``completed`` or ``converted``; control (holdout) customers get the same records, so
   conversion can be compared between variants and control.
+* ``{"kind": "allocation", "at", "customer_id", "campaign", "partition", "window_start",
+  "window_end", "settled_before", "weights": {variant: share}, "control", "counts":
+  {variant: {"treated", "converted"}}}``: an adaptive split fixed its shares for a window
+  (in that partition) at this customer's moment. Shares are fractions (0.45 is 45%).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from lifecycle.mail import Category, OutboxMessage
 
 __all__ = [
     "OUTCOMES",
+    "AllocationRecord",
     "Decision",
     "DecisionOutcome",
     "JourneyAction",
@@ -141,5 +146,45 @@ class JourneyRecord:
         return record
 
 
+@dataclass(frozen=True)
+class AllocationRecord:
+    """An adaptive split's shares, fixed for one window at this moment."""
+
+    at: datetime
+    customer_id: str
+    campaign: str
+    partition: int
+    window_start: datetime
+    window_end: datetime
+    settled_before: datetime
+    #: Basis points of all customers, per variant, in the split's order.
+    weights: tuple[tuple[str, int], ...]
+    control: int
+    #: (treated, converted) per variant, the counts the shares came from.
+    counts: tuple[tuple[str, int, int], ...]
+
+    @property
+    def message(self) -> OutboxMessage | None:
+        return None
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "kind": "allocation",
+            "at": _iso(self.at),
+            "customer_id": self.customer_id,
+            "campaign": self.campaign,
+            "partition": self.partition,
+            "window_start": _iso(self.window_start),
+            "window_end": _iso(self.window_end),
+            "settled_before": _iso(self.settled_before),
+            "weights": {name: points / 10_000 for name, points in self.weights},
+            "control": self.control / 10_000,
+            "counts": {
+                name: {"treated": treated, "converted": converted}
+                for name, treated, converted in self.counts
+            },
+        }
+
+
 #: Everything the journey runtime reports.
-JourneyOutput = Decision | JourneyRecord
+JourneyOutput = Decision | JourneyRecord | AllocationRecord

@@ -34,6 +34,11 @@ metric                      what                                     periods
                             send_time}
 ``campaign_send_time_treated`` entries first treated by one          day
 ``campaign_send_time_conversions`` of them, converted                day
+``campaign_share``          adaptive shares fixed for a {window},    day (window's)
+                            basis points {campaign, variant}, summed
+                            over the partitions that fixed them
+``campaign_share_partitions`` partitions that fixed a {campaign,     day (window's)
+                            window}'s shares (mean = share / this)
 =========================== ======================================== =================
 
 "boundary": dated by the boundary day (see :mod:`~lifecycle.measurement.periods`), so
@@ -168,15 +173,23 @@ def expand(fact: Fact) -> Iterator[tuple[CounterKey, Number]]:
         yield from _campaign(fact)
 
 
-_CAMPAIGN_CODES = frozenset({"je", "jd", "jt", "jc", "jr", "e", "js", "jst", "jsc"})
 _SEND_TIME_METRICS = {
     "js": "campaign_send_time_sends",
     "jst": "campaign_send_time_treated",
     "jsc": "campaign_send_time_conversions",
 }
+_CAMPAIGN_CODES = frozenset({"je", "jd", "jt", "jc", "jr", "e", "js", "jst", "jsc", "jw", "jn"})
 
 
 def _campaign(fact: Fact) -> Iterator[tuple[CounterKey, Number]]:
+    if fact[0] == "jn":
+        _, day, campaign, window = fact
+        period = period_label(_int(day), "day")
+        yield (
+            CounterKey.of("campaign_share_partitions", period, campaign=campaign, window=window),
+            1,
+        )
+        return
     code, day, campaign, variant = fact[:4]
     period = period_label(_int(day), "day")
     arm = {"campaign": campaign, "variant": variant}
@@ -197,6 +210,8 @@ def _campaign(fact: Fact) -> Iterator[tuple[CounterKey, Number]]:
         yield CounterKey.of("campaign_emails", period, state=fact[4], **arm), 1
     elif code in _SEND_TIME_METRICS:
         yield CounterKey.of(_SEND_TIME_METRICS[str(code)], period, send_time=fact[4], **arm), 1
+    elif code == "jw":
+        yield CounterKey.of("campaign_share", period, window=fact[4], **arm), _int(fact[5])
 
 
 def _cohort_active(day: int, offset: int) -> tuple[CounterKey, Number]:

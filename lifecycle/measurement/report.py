@@ -59,6 +59,7 @@ __all__ = [
     "Report",
     "RetentionRow",
     "SendTimeResult",
+    "ShareWindow",
     "build_report",
     "report_data",
 ]
@@ -85,6 +86,20 @@ class CampaignInfo:
     #: Arm name -> configured share (any scale), control included.
     weights: Mapping[str, float]
     control: str = "control"
+    #: An adaptive split: the variants' shares move, only control's is fixed.
+    adaptive: bool = False
+
+
+@dataclass(frozen=True)
+class ShareWindow:
+    """The shares an adaptive split had in force in one reweighting window."""
+
+    #: The window's start (ISO time, UTC).
+    window: str
+    #: Partitions that fixed shares for it (each learns from its own customers).
+    partitions: int
+    #: Variant -> share of all customers (0.45 is 45%), the mean over those partitions.
+    shares: Mapping[str, float]
 
 
 @dataclass(frozen=True)
@@ -133,6 +148,8 @@ class CampaignResult:
     notes: tuple[str, ...] = ()
     #: Conversion by optimised and fallback best-time sends (empty without any).
     send_times: tuple[SendTimeResult, ...] = ()
+    #: Adaptive splits: which shares were in force when, window by window.
+    shares: tuple[ShareWindow, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -375,10 +392,52 @@ def _send_times(
     return {campaign: tuple(rows) for campaign, rows in found.items()}
 
 
+def _share_windows(
+    metrics: Mapping[str, Mapping[CounterKey, Number]],
+) -> dict[str, tuple[ShareWindow, ...]]:
+    partitions: dict[tuple[str, str], int] = defaultdict(int)
+    for key, value in metrics.get("campaign_share_partitions", {}).items():
+        partitions[(key.label("campaign") or "", key.label("window") or "")] += int(value)
+    points: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    for key, value in metrics.get("campaign_share", {}).items():
+        where = (key.label("campaign") or "", key.label("window") or "")
+        variant = key.label("variant") or ""
+        points[where][variant] = points[where].get(variant, 0) + int(value)
+    found: dict[str, list[ShareWindow]] = defaultdict(list)
+    for (campaign, window), count in sorted(partitions.items()):
+        if count <= 0:
+            continue
+        shares = {v: p / count / 10_000 for v, p in points[(campaign, window)].items()}
+        found[campaign].append(ShareWindow(window=window, partitions=count, shares=shares))
+    return {campaign: tuple(windows) for campaign, windows in found.items()}
+
+
+def _expected_shares(
+    info: CampaignInfo | None, rows: Sequence[ArmResult], names: Sequence[str], control: str
+) -> dict[str, float]:
+    """What the sample-ratio check tests against: the configured shares; for an adaptive
+    split only control's share is fixed, so the variants' expected shares are their
+    observed ones (scaled to the rest) and the check tests control's share alone."""
+    if info is None:
+        return {arm: 1.0 for arm in names}
+    weights = dict(info.weights)
+    if not info.adaptive:
+        return weights
+    rest = sum(w for arm, w in weights.items() if arm != control)
+    assigned = {row.arm: row.assigned for row in rows if row.arm != control}
+    total = sum(assigned.values())
+    if total == 0:
+        return weights
+    return {control: weights.get(control, 0.0)} | {
+        arm: rest * count / total for arm, count in assigned.items()
+    }
+
+
 def _campaigns(
     metrics: Mapping[str, Mapping[CounterKey, Number]], infos: Sequence[CampaignInfo]
 ) -> tuple[CampaignResult, ...]:
     arms = _arm_totals(metrics)
+    share_windows = _share_windows(metrics)
     by_id = {info.id: info for info in infos}
     send_times = _send_times(metrics, {info.id: info.control for info in infos})
     ids = sorted({campaign for campaign, _ in arms})
@@ -392,8 +451,13 @@ def _campaigns(
         experiment = None
         if info is None:
             notes.append("not in the campaign directory: no configured split to check against")
+        if info is not None and info.adaptive:
+            notes.append(
+                "adaptive split: the variants' shares moved (see the shares in force), so "
+                "the sample-ratio check tests control's fixed share only"
+            )
         if control in names and len(names) > 1:
-            weights = dict(info.weights) if info is not None else {arm: 1.0 for arm in names}
+            weights = _expected_shares(info, rows, names, control)
             if info is None:
                 notes.append("sample-ratio check against equal weights (split unknown)")
             experiment = analyse_experiment(
@@ -410,6 +474,7 @@ def _campaigns(
                 experiment=experiment,
                 notes=tuple(notes),
                 send_times=send_times.get(campaign, ()),
+                shares=share_windows.get(campaign, ()),
             )
         )
     return tuple(results)

@@ -275,6 +275,28 @@ def _campaign_section(data: dict[str, Any], index: int) -> str:
             f'<p class="note">Split against the configured shares: {shown} (p '
             f"{escape(figure(srm['p_value'], 'p'))}).</p>"
         )
+    if campaign["shares"]:
+        windows = campaign["shares"]
+        variants = sorted({v for w in windows for v in w["shares"]})
+        base = f"campaigns.{index}.shares"
+        share_rows = [
+            [
+                _label(w["window"][:16].replace("T", " ")),
+                _cell(data, f"{base}.{i}.partitions", "int"),
+                *(
+                    _cell(data, f"{base}.{i}.shares.{v}", "fraction")
+                    if v in w["shares"]
+                    else "<td>-</td>"
+                    for v in variants
+                ),
+            ]
+            for i, w in enumerate(windows)
+        ]
+        parts.append(
+            '<p class="note">Adaptive shares in force from each window\'s start (UTC), of all '
+            "customers, the mean over the partitions that fixed them:</p>"
+        )
+        parts.append(_table(("window", "partitions", *variants), share_rows))
     return "".join(parts)
 
 

@@ -136,6 +136,30 @@ def _comparison_lines(result: CampaignResult) -> list[str]:
     return lines
 
 
+#: Windows of shares the text shows per campaign (the latest); ``--json`` has them all.
+SHARE_WINDOWS_SHOWN = 14
+
+
+def _share_lines(result: CampaignResult) -> list[str]:
+    if not result.shares:
+        return []
+    variants = sorted({v for w in result.shares for v in w.shares})
+    shown = result.shares[-SHARE_WINDOWS_SHOWN:]
+    rows = [
+        (
+            w.window[:16].replace("T", " "),
+            figure(w.partitions, "int"),
+            *(figure(w.shares.get(v), "fraction") for v in variants),
+        )
+        for w in shown
+    ]
+    lines = [f"{result.campaign} ({result.name}): shares from the window's start (UTC)"]
+    lines += ["  " + line for line in _table(("window", "partitions", *variants), rows)]
+    if len(result.shares) > len(shown):
+        lines.append(f"  ({len(result.shares) - len(shown)} earlier windows in --json)")
+    return lines
+
+
 def _comparison_row(c: Comparison) -> tuple[str, ...]:
     return (
         c.variant,
@@ -251,6 +275,15 @@ def render_text(report: Report) -> str:
                     "Best-time sends (optimised: at the customer's most active hour; fallback: "
                     "too little history; not a randomised comparison)",
                     *send_times,
+                ]
+            )
+        shares = [line for r in report.campaigns for line in _share_lines(r)]
+        if shares:
+            sections.append(
+                [
+                    "Adaptive shares in force (of all customers; the mean over the "
+                    "partitions that fixed them; control keeps its share)",
+                    *shares,
                 ]
             )
     if report.retention:

@@ -34,6 +34,10 @@ increments; days are ``date.toordinal()`` integers of the UTC day (see
 ``["jr", day, campaign, variant, revenue, revenue_squares]``
     revenue attributed to an entry went from ``a`` to ``a + b``: ``b`` and ``(a + b)² - a²``
     (decimal strings), so the sums give revenue per entry and its variance exactly
+``["jw", day, campaign, variant, window, share]``, ``["jn", day, campaign, window]``
+    an adaptive split fixed its shares for the window starting at ``window`` (ISO time)
+    in one partition: a ``jw`` per variant with its share in basis points, one ``jn``
+    (the partition counted once), dated by the window's start
 ``["e", day, campaign, variant, state]``
     an email's final delivery state (``sent``, ``failed``, ``expired``), counted by
     delivery from the ledger (:func:`delivery_fact`), dated by the day it was decided
@@ -52,10 +56,10 @@ Pure: the same history gives the same facts in the worker and in ``lifecycle rep
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from lifecycle.campaigns import Decision, JourneyOutput, JourneyRecord
+from lifecycle.campaigns import AllocationRecord, Decision, JourneyOutput, JourneyRecord
 from lifecycle.events import Event, NpsSurveyAnswered, OrderPlaced, SupportTicketResolved
 from lifecycle.measurement.periods import (
     GRANULARITIES,
@@ -165,6 +169,14 @@ def _journey_facts(
                 treated_on.setdefault(output.campaign, at)
             if output.outcome == "send" and output.send_time is not None:
                 facts.append(("js", at, output.campaign, output.variant, output.send_time))
+        elif isinstance(output, AllocationRecord):
+            window, starts = (
+                output.window_start.astimezone(UTC).isoformat(),
+                day_of(output.window_start),
+            )
+            facts.append(("jn", starts, output.campaign, window))
+            for variant, share in output.weights:
+                facts.append(("jw", starts, output.campaign, variant, window, share))
     old_journeys = {} if before is None else before.journeys
     # Only a treatment decision opens a window, and only an order adds revenue.
     touched = after.journeys if order else {c: after.journeys[c] for c in treated_on}

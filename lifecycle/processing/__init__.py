@@ -6,6 +6,7 @@ partition; ticks are time as a record; :class:`Replay` drives the same steps ove
 The worker, ``lifecycle replay`` and the tests all go through here, so they decide alike.
 """
 
+from lifecycle.processing.allocation import AllocationLedger, murmur2, partition_for
 from lifecycle.processing.due_index import DueIndex
 from lifecycle.processing.engine import Engine, Outcome
 from lifecycle.processing.partition import MemoryStateStore, PartitionProcessor, StateStore
@@ -21,6 +22,10 @@ __all__ = [
     "MemoryStateStore",
     "PartitionProcessor",
     "StateStore",
+    # Adaptive splits' counts, per partition as the producer partitions customers
+    "AllocationLedger",
+    "murmur2",
+    "partition_for",
     # Time as a record
     "TICK_TYPE",
     "Tick",

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from lifecycle.campaigns import CampaignSet, JourneyOutput
+from lifecycle.campaigns import Allocations, CampaignSet, JourneyOutput
 from lifecycle.config import EngineConfig
 from lifecycle.customer import apply, is_duplicate
 from lifecycle.detection import fire_due_detectors, next_detector_due
@@ -56,18 +56,23 @@ class Engine:
         #: None runs detection only (an empty set would still end the journeys it lacks).
         self.campaigns = campaigns
 
-    def handle_event(self, state: CustomerState | None, event: Event) -> Outcome:
+    def handle_event(
+        self, state: CustomerState | None, event: Event, allocations: Allocations | None = None
+    ) -> Outcome:
+        """``allocations``: the adaptive splits' shares of the customer's partition."""
         before = state
         state = state or CustomerState.new(event.customer_id)
         previous_due = state.next_due_at
         if is_duplicate(state, event):
             return Outcome(state=state, previous_due=previous_due, duplicate=True)
-        state, signals, outputs = self._advance(state, event.occurred_at)
+        state, signals, outputs = self._advance(state, event.occurred_at, allocations)
         state, applied = apply(state, event, self.config)
         assert state.clock is not None
         reacted: list[JourneyOutput] = []
         if self.campaigns is not None:
-            state, reacted = self.campaigns.react(state, state.clock, event=event, signals=applied)
+            state, reacted = self.campaigns.react(
+                state, state.clock, event=event, signals=applied, allocations=allocations
+            )
         state = self._reschedule(state)
         all_signals, all_outputs = (*signals, *applied), (*outputs, *reacted)
         state = tally(before, state, signals=all_signals, outputs=all_outputs, event=event)
@@ -75,11 +80,13 @@ class Engine:
             state=state, previous_due=previous_due, signals=all_signals, outputs=all_outputs
         )
 
-    def handle_due(self, state: CustomerState, now: datetime) -> Outcome:
+    def handle_due(
+        self, state: CustomerState, now: datetime, allocations: Allocations | None = None
+    ) -> Outcome:
         """Run whatever is due for this customer at or before ``now``."""
         previous_due = state.next_due_at
         before = state
-        state, signals, outputs = self._advance(state, now)
+        state, signals, outputs = self._advance(state, now, allocations)
         state = self._reschedule(state)
         state = tally(before, state, signals=signals, outputs=outputs, event=None)
         return Outcome(
@@ -98,7 +105,7 @@ class Engine:
         return state.model_copy(update={"next_due_at": due})
 
     def _advance(
-        self, state: CustomerState, until: datetime
+        self, state: CustomerState, until: datetime, allocations: Allocations | None = None
     ) -> tuple[CustomerState, list[Signal], list[JourneyOutput]]:
         signals: list[Signal] = []
         outputs: list[JourneyOutput] = []
@@ -115,7 +122,9 @@ class Engine:
             woke: list[JourneyOutput] = []
             if self.campaigns is not None:
                 if fired:
-                    state, reacted = self.campaigns.react(state, at, event=None, signals=fired)
+                    state, reacted = self.campaigns.react(
+                        state, at, event=None, signals=fired, allocations=allocations
+                    )
                     outputs.extend(reacted)
                 state, woke = self.campaigns.wake(state, at)
             signals.extend(fired)

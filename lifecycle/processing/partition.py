@@ -2,16 +2,19 @@
 
 The worker and ``lifecycle replay`` drive the same steps: compute an outcome, do the
 side effects (the worker publishes the outbox first, so a crash can only repeat work,
-never lose it), then :meth:`PartitionProcessor.commit` the state and the due index.
+never lose it), then :meth:`PartitionProcessor.commit` the state and the due index, and
+count the outcome's treatments and conversions in the adaptive splits' ledger of the
+customer's partition (:mod:`~lifecycle.processing.allocation`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from datetime import datetime
 from typing import Protocol
 
 from lifecycle.events import Event
+from lifecycle.processing.allocation import AllocationLedger
 from lifecycle.processing.due_index import DueIndex
 from lifecycle.processing.engine import Engine, Outcome
 from lifecycle.state import CustomerState
@@ -40,15 +43,25 @@ class MemoryStateStore:
 
 
 class PartitionProcessor:
-    def __init__(self, engine: Engine, states: StateStore, due: DueIndex) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        states: StateStore,
+        due: DueIndex,
+        ledger_of: Callable[[str], AllocationLedger] | None = None,
+    ) -> None:
         self.engine = engine
         self.states = states
         self.due = due
+        #: The adaptive splits' ledger of a customer's partition (the worker: this
+        #: partition's, whoever the customer; replay: by the producer's partitioner).
+        self.ledger_of = ledger_of or _one_ledger(AllocationLedger(due.store, due.partition))
         #: State reads made for ticks: the cost a tick pays, which must follow the due count.
         self.tick_state_reads = 0
 
     def on_event(self, event: Event) -> Outcome:
-        return self.engine.handle_event(self.states.get(event.customer_id), event)
+        ledger = self.ledger_of(event.customer_id)
+        return self.engine.handle_event(self.states.get(event.customer_id), event, ledger)
 
     def due_states(self, now: datetime) -> Iterator[CustomerState]:
         """States of the customers due at or before ``now`` (read through the due index)."""
@@ -69,7 +82,7 @@ class PartitionProcessor:
                 yield state
 
     def on_due(self, state: CustomerState, now: datetime) -> Outcome:
-        return self.engine.handle_due(state, now)
+        return self.engine.handle_due(state, now, self.ledger_of(state.customer_id))
 
     def commit(self, outcome: Outcome) -> None:
         if outcome.duplicate:
@@ -82,3 +95,10 @@ class PartitionProcessor:
         self.due.reschedule(
             outcome.state.customer_id, outcome.previous_due, outcome.state.next_due_at
         )
+        campaigns, state = self.engine.campaigns, outcome.state
+        if campaigns is not None and state.facts and state.clock is not None:
+            self.ledger_of(state.customer_id).count_facts(campaigns, state.facts, state.clock)
+
+
+def _one_ledger(ledger: AllocationLedger) -> Callable[[str], AllocationLedger]:
+    return lambda _customer_id: ledger

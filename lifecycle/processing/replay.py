@@ -9,6 +9,11 @@ Output records (one JSON object per line in ``lifecycle replay``) are stable:
 * ``{"kind": "tally", "at", "customer_id", "facts"}``: what the outcome adds to the
   counters (:mod:`lifecycle.measurement.tally`), so a backtest's report is built from the
   same facts as the live one.
+* ``{"kind": "allocation", ...}``: an adaptive split fixed a window's shares.
+
+Adaptive splits learn per partition (:mod:`~lifecycle.processing.allocation`): give
+``partitions`` the worker's partition count and each customer's counts go to the ledger
+of the partition the worker's producer sends them to, so a replay fixes the same shares.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 from lifecycle.events import Event
 from lifecycle.kv import MemoryBytesStore
+from lifecycle.processing.allocation import AllocationLedger, partition_for
 from lifecycle.processing.due_index import DueIndex
 from lifecycle.processing.engine import Engine, Outcome
 from lifecycle.processing.partition import MemoryStateStore, PartitionProcessor
@@ -66,17 +72,24 @@ def outcome_records(outcome: Outcome) -> list[dict[str, Any]]:
 class Replay:
     """Feeds a history through one in-memory partition, exactly as the worker would."""
 
-    def __init__(self, engine: Engine, tick: timedelta = timedelta(hours=1)) -> None:
+    def __init__(
+        self, engine: Engine, tick: timedelta = timedelta(hours=1), partitions: int = 1
+    ) -> None:
         if tick <= timedelta(0):
             raise ValueError("tick must be positive")
+        if partitions < 1:
+            raise ValueError("partitions must be at least 1")
         self.tick = tick
         self.states = MemoryStateStore()
+        store = MemoryBytesStore()
+        self.ledgers = [AllocationLedger(store, p) for p in range(partitions)]
         # One bucket per tick: the bucket size changes what a tick reads, never what it decides.
         buckets = max(60, int(tick.total_seconds()))
         self.processor = PartitionProcessor(
             engine,
             self.states,
-            DueIndex(MemoryBytesStore(), partition=0, bucket_seconds=buckets),
+            DueIndex(store, partition=0, bucket_seconds=buckets),
+            ledger_of=lambda customer_id: self.ledgers[partition_for(customer_id, partitions)],
         )
         self._next_tick: datetime | None = None
 

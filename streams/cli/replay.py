@@ -2,7 +2,9 @@
 
 Engine thresholds come from the same ``LIFECYCLE_ENGINE__*`` variables as the worker, so a
 backtest decides what the worker would. Lines that break the contract are reported on
-stderr as ``FILE:LINE: reason`` and skipped; the exit code is then 1.
+stderr as ``FILE:LINE: reason`` and skipped; the exit code is then 1. Adaptive splits
+learn per partition, so the replay splits customers into ``LIFECYCLE_PARTITIONS``
+partitions as the worker's producer does (``--partitions`` overrides it).
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ def add_parser(subparsers: Any) -> None:
     replay.add_argument("--campaigns", type=Path, help="campaign directory (default: settings)")
     replay.add_argument("--tick", default="1h", help="tick interval in event time (default 1h)")
     replay.add_argument("--until", help="stop at this time (ISO 8601 with offset)")
+    replay.add_argument(
+        "--partitions",
+        type=int,
+        help="partitions adaptive splits learn in, as the worker's LIFECYCLE_PARTITIONS "
+        "(default: that setting)",
+    )
     replay.set_defaults(run=_run)
 
 
@@ -62,6 +70,9 @@ def _run(args: argparse.Namespace) -> int:
         if args.campaigns is not None:
             settings = settings.model_copy(update={"campaigns_dir": args.campaigns})
         campaigns = _load_campaigns(settings, given=args.campaigns is not None)
+        partitions = settings.partitions if args.partitions is None else args.partitions
+        if partitions < 1:
+            raise ValueError(f"--partitions must be at least 1, not {partitions}")
     except (ValueError, LifecycleError) as exc:
         print(f"lifecycle replay: {exc}", file=sys.stderr)
         return 2
@@ -71,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
     events, problems = read_history(args.history, settings.max_event_bytes)
     for problem in problems:
         print(problem, file=sys.stderr)
-    replay = Replay(Engine(settings.engine, campaigns), tick=tick)
+    replay = Replay(Engine(settings.engine, campaigns), tick=tick, partitions=partitions)
     out = sys.stdout
     for record in replay.run(sorted_history(events), until=until):
         out.write(json.dumps(record, default=str, ensure_ascii=False) + "\n")

@@ -82,7 +82,8 @@ def campaign_infos(campaigns: CampaignSet) -> list[CampaignInfo]:
         weights = {v.name: float(v.weight) for v in campaign.split.variants}
         if campaign.split.control:
             weights["control"] = float(campaign.split.control)
-        infos.append(CampaignInfo(campaign.id, campaign.name, weights))
+        adaptive = campaign.split.adaptive is not None
+        infos.append(CampaignInfo(campaign.id, campaign.name, weights, adaptive=adaptive))
     return infos
 
 

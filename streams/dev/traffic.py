@@ -26,17 +26,32 @@ PERSONAS = (
     "unhappy",  # low CSAT after a ticket, repeated tickets
     "detractor",  # answers NPS with a low score
 )
-_LOCALES = (("en-GB", "Europe/London"), ("sv-SE", "Europe/Stockholm"), ("pl-PL", "Europe/Warsaw"))
+#: The seed markets; Norwegian profiles say ``no`` or ``nb-NO``, as shops store either.
+_LOCALES = (
+    ("en-GB", "Europe/London"),
+    ("sv-SE", "Europe/Stockholm"),
+    ("pl-PL", "Europe/Warsaw"),
+    ("nb-NO", "Europe/Oslo"),
+    ("fi-FI", "Europe/Helsinki"),
+    ("no", "Europe/Oslo"),
+)
 _FIRST = {
     "en-GB": ["Alex", "Sam", "Jo"],
     "sv-SE": ["Åsa", "Björn", "Märta"],
     "pl-PL": ["Łukasz", "Zofia", "Kasia"],
+    "nb-NO": ["Ingrid", "Håkon", "Sølvi"],
+    "fi-FI": ["Aino", "Mikko", "Päivi"],
+    "no": ["Kari", "Øyvind"],
 }
 _LAST = {
     "en-GB": ["Taylor", "Reed"],
     "sv-SE": ["Öberg", "Lindqvist"],
     "pl-PL": ["Wiśniewska", "Żak"],
+    "nb-NO": ["Bjørnstad", "Haugen"],
+    "fi-FI": ["Mäkinen", "Virtanen"],
+    "no": ["Aasen", "Dahl"],
 }
+_CURRENCIES = {"sv-SE": "SEK", "pl-PL": "PLN", "nb-NO": "NOK", "no": "NOK", "fi-FI": "EUR"}
 
 
 @dataclass(frozen=True)
@@ -124,7 +139,7 @@ def _customer(
             record_key=order_id,
             order_id=order_id,
             total=f"{total}.00",
-            currency="SEK" if locale == "sv-SE" else ("PLN" if locale == "pl-PL" else "GBP"),
+            currency=_CURRENCIES.get(locale, "GBP"),
             items=[{"sku": f"sku-{rng.randint(1, 40)}", "quantity": 1, "price": f"{total}.00"}],
         )
     last_visit = (

@@ -32,7 +32,8 @@ def replayed_totals(
     from lifecycle.processing import Engine, Replay, sorted_history
     from streams.campaign_loading import load_campaign_set
 
-    replay = Replay(Engine(settings.engine, load_campaign_set(settings)), tick=tick)
+    engine = Engine(settings.engine, load_campaign_set(settings))
+    replay = Replay(engine, tick=tick, partitions=settings.partitions)
     events = sorted_history(parse_event(json.dumps(e).encode()) for e in history)
     totals = Totals()
     for outcome, _ in replay.outcomes(events, until=until):

@@ -139,3 +139,88 @@ def test_replay_shows_the_time_a_best_time_send_chose(
         ("send", "2026-04-28T16:00:00+00:00", None, "optimised"),
     ]
     assert decisions[0]["detail"] == "optimised: Tue 18:00 local"
+
+
+ADAPTIVE = """id: nudge
+category: transactional
+trigger: first_order
+conversion: {event: order.placed, within: 7d}
+split:
+  mode: adaptive
+  control: 10%
+  variants: {plain: 45%, bold: 45%}
+steps:
+  - send: {plain: t, bold: t}
+"""
+
+
+def _adaptive_dir(tmp_path: Path) -> Path:
+    campaigns = tmp_path / "campaigns"
+    (campaigns / "templates" / "t").mkdir(parents=True)
+    (campaigns / "nudge.yaml").write_text(ADAPTIVE)
+    (campaigns / "templates" / "t" / "en.yaml").write_text("subject: Hi\ntext: Hello\n")
+    return campaigns
+
+
+def _buyers(tmp_path: Path, customers: int) -> Path:
+    path = tmp_path / "buyers.jsonl"
+    lines = []
+    for i in range(customers):
+        at = f"2026-03-02T{9 + i % 10:02d}:{i % 60:02d}:00+01:00"
+        base = {"customer_id": f"c-{i}", "occurred_at": at}
+        lines.append(
+            base | {"event_id": f"s{i}", "type": "customer.signed_up", "email": f"c{i}@example.com"}
+        )
+        lines.append(
+            base
+            | {
+                "event_id": f"o{i}",
+                "type": "order.placed",
+                "order_id": f"o{i}",
+                "total": "10",
+                "currency": "EUR",
+            }
+        )
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+@pytest.mark.parametrize("partitions", [1, 4])
+def test_adaptive_splits_learn_in_the_given_partitions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], partitions: int
+) -> None:
+    history, campaigns = _buyers(tmp_path, 40), _adaptive_dir(tmp_path)
+    args = ["replay", str(history), "--campaigns", str(campaigns), f"--partitions={partitions}"]
+    assert main(args) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    allocations = [r for r in records if r["kind"] == "allocation"]
+    # entries from 08:00 to 17:59 UTC on 2 March: two 12h windows, each fixed once per partition
+    by_window: dict[str, list[int]] = {}
+    for record in allocations:
+        by_window.setdefault(record["window_start"], []).append(record["partition"])
+    assert sorted(by_window) == ["2026-03-02T00:00:00+00:00", "2026-03-02T12:00:00+00:00"]
+    assert all(sorted(found) == list(range(partitions)) for found in by_window.values())
+
+
+def test_the_default_partitions_are_the_workers_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIFECYCLE_PARTITIONS", "3")
+    history, campaigns = _buyers(tmp_path, 40), _adaptive_dir(tmp_path)
+    assert main(["replay", str(history), "--campaigns", str(campaigns)]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    found = {r["partition"] for r in records if r["kind"] == "allocation"}
+    assert found == {0, 1, 2}
+
+
+def test_partitions_below_one_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = _history(tmp_path)
+    status = main(
+        ["replay", str(history), "--campaigns", str(ROOT / "campaigns"), "--partitions=0"]
+    )
+    err = capsys.readouterr().err
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert "--partitions" in err

@@ -8,6 +8,15 @@ work on in turn. Variants come from a deterministic hash (:func:`assign_variant`
 and quiet hours from the customer's own clock (:mod:`~lifecycle.campaigns.journeys.timing`).
 """
 
+from lifecycle.campaigns.journeys.adaptive import (
+    Allocations,
+    ArmCounts,
+    WeightsInForce,
+    adaptive_weights,
+    best_arm_probabilities,
+    window_index,
+    window_start,
+)
 from lifecycle.campaigns.journeys.assignment import BUCKETS, assign_variant, bucket
 from lifecycle.campaigns.journeys.campaign_set import CampaignSet
 from lifecycle.campaigns.journeys.timing import add_wait, in_quiet_hours, next_local_time
@@ -19,6 +28,14 @@ __all__ = [
     "BUCKETS",
     "assign_variant",
     "bucket",
+    # Adaptive splits: Thompson-sampled shares per window
+    "Allocations",
+    "ArmCounts",
+    "WeightsInForce",
+    "adaptive_weights",
+    "best_arm_probabilities",
+    "window_index",
+    "window_start",
     # The customer's clock
     "add_wait",
     "in_quiet_hours",

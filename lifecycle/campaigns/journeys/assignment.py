@@ -10,8 +10,9 @@ reassigns customers who enter afterwards; journeys already running keep their va
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
-from lifecycle.campaigns.model import CONTROL, Split
+from lifecycle.campaigns.model import CONTROL, Split, Variant
 
 __all__ = ["BUCKETS", "assign_variant", "bucket"]
 
@@ -25,14 +26,21 @@ def bucket(salt: str, customer_id: str) -> int:
     return int.from_bytes(digest[:8], "big") % BUCKETS
 
 
-def assign_variant(split: Split, customer_id: str) -> str:
-    """``control`` for the first ``split.control`` buckets, then the variants in order."""
+def assign_variant(
+    split: Split, customer_id: str, variants: Sequence[Variant] | None = None
+) -> str:
+    """``control`` for the first ``split.control`` buckets, then the variants in order.
+
+    ``variants``: the shares in force (an adaptive split's current weights); they must
+    add up to the same total as the split's own, so control's buckets never move.
+    """
     point = bucket(split.salt, customer_id)
     if point < split.control:
         return CONTROL
+    shares = split.variants if variants is None else variants
     edge = split.control
-    for variant in split.variants:
+    for variant in shares:
         edge += variant.weight
         if point < edge:
             return variant.name
-    return split.variants[-1].name  # unreachable when the shares add up to 100%
+    return shares[-1].name  # unreachable when the shares add up to 100%

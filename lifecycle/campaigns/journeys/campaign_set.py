@@ -15,7 +15,8 @@ One call is one *moment*. Within it, in this order:
 3. ``exit_on`` matches end journeys; marketing journeys end when consent is gone.
 4. Triggers start journeys: not while already in it, only as ``reentry`` allows, only
    if every ``audience`` condition holds, and for marketing only with consent (else a
-   ``no_consent`` decision and no entry). The variant comes from the A/B hash.
+   ``no_consent`` decision and no entry). The variant comes from the A/B hash, walked
+   over an adaptive split's shares in force (:mod:`~lifecycle.campaigns.journeys.adaptive`).
 5. Every due journey (and every new one) runs until it reaches a send, a wait or its
    end. ``exit_when`` is checked first each time a journey runs.
 6. Each send is checked, in this order: consent (marketing; failing ends the journey),
@@ -48,6 +49,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from lifecycle.campaigns.context import RuntimeContext
+from lifecycle.campaigns.journeys.adaptive import Allocations
 from lifecycle.campaigns.journeys.membership import (
     end_exit_on_matches,
     end_removed_or_disabled,
@@ -101,13 +103,16 @@ class CampaignSet:
         *,
         event: Event | None,
         signals: Sequence[Signal],
+        allocations: Allocations | None = None,
     ) -> tuple[CustomerState, list[JourneyOutput]]:
         """After ``event`` was applied (or detectors fired at ``now``), with its signals.
 
         The event's id and the signals' causes name each entry (and so the message ids).
+        ``allocations`` gives adaptive splits their current shares (entries are the only
+        place they are read); without it they keep their starting shares.
         """
         order = event if isinstance(event, OrderPlaced) else None
-        moment = self._moment(state, now, order)
+        moment = self._moment(state, now, order, allocations)
         end_removed_or_disabled(moment)  # phase 1
         record_conversions(moment, event, signals)  # phase 2
         end_exit_on_matches(moment, event, signals)  # phase 3
@@ -131,7 +136,13 @@ class CampaignSet:
         run_due_and_new(moment, [])
         return moment.finish(self.send_window)
 
-    def _moment(self, state: CustomerState, now: datetime, order: OrderPlaced | None) -> Moment:
+    def _moment(
+        self,
+        state: CustomerState,
+        now: datetime,
+        order: OrderPlaced | None,
+        allocations: Allocations | None = None,
+    ) -> Moment:
         return Moment(
             state,
             now,
@@ -140,4 +151,5 @@ class CampaignSet:
             templates=self.templates,
             ctx=self.context,
             order=order,
+            allocations=allocations,
         )

@@ -15,9 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from lifecycle.campaigns.journeys.adaptive import ArmCounts, window_start
 from lifecycle.campaigns.journeys.assignment import assign_variant
 from lifecycle.campaigns.journeys.moment import Moment
-from lifecycle.campaigns.model import Campaign, Matcher
+from lifecycle.campaigns.model import Campaign, Matcher, Variant
+from lifecycle.campaigns.records import AllocationRecord
 from lifecycle.events import Event, OrderPlaced
 from lifecycle.signals import Signal
 from lifecycle.state import JourneyState
@@ -151,6 +153,33 @@ def _may_enter(campaign: Campaign, journey: JourneyState | None, now: datetime) 
     return True
 
 
+def _shares(moment: Moment, campaign: Campaign) -> tuple[Variant, ...] | None:
+    """An adaptive split's shares in force now (None: the split's own). The moment that
+    fixes a window's shares reports them (an ``allocation`` record)."""
+    adaptive = campaign.split.adaptive
+    if adaptive is None or moment.allocations is None:
+        return None
+    in_force, fixed_now = moment.allocations.weights_in_force(campaign, moment.now)
+    if fixed_now:
+        start = window_start(in_force.window, adaptive.every)
+        names = campaign.split.names
+        moment.outputs.append(
+            AllocationRecord(
+                at=moment.now,
+                customer_id=moment.customer_id,
+                campaign=campaign.id,
+                partition=moment.allocations.partition,
+                window_start=start,
+                window_end=start + adaptive.every,
+                settled_before=start - adaptive.every,
+                weights=tuple((v.name, v.weight) for v in in_force.variants),
+                control=campaign.split.control,
+                counts=tuple((n, *in_force.counts.get(n, ArmCounts())) for n in names),
+            )
+        )
+    return in_force.variants
+
+
 def new_entries(moment: Moment, event: Event | None, signals: Sequence[Signal]) -> list[Entry]:
     """Phase 4: the journeys triggers start. Not while already in it, only as ``reentry``
     allows, only if every ``audience`` condition holds, and for marketing only with
@@ -167,7 +196,7 @@ def new_entries(moment: Moment, event: Event | None, signals: Sequence[Signal]) 
             continue
         if not all(condition.evaluate(moment.read) for condition in campaign.audience):
             continue
-        variant = assign_variant(campaign.split, moment.customer_id)
+        variant = assign_variant(campaign.split, moment.customer_id, _shares(moment, campaign))
         journey = JourneyState(
             entries=(0 if before is None else before.entries) + 1,
             active=True,

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from lifecycle.campaigns.context import RuntimeContext
+from lifecycle.campaigns.journeys.adaptive import Allocations
 from lifecycle.campaigns.journeys.timing import add_wait
 from lifecycle.campaigns.model import (
     CONTROL,
@@ -65,6 +66,7 @@ class Moment:
         templates: TemplateSet,
         ctx: RuntimeContext,
         order: OrderPlaced | None,
+        allocations: Allocations | None = None,
     ) -> None:
         self.state = state
         self.now = now
@@ -75,6 +77,8 @@ class Moment:
         self.ctx = ctx
         #: The order placed at this moment, if an order started it (templates show it).
         self.order = order
+        #: Adaptive splits' shares (None: an adaptive split keeps its starting shares).
+        self.allocations = allocations
         self.tz = zone(state.profile.timezone, ctx.engine.fallback_timezone)
         self.journeys: dict[str, JourneyState] = dict(state.journeys)
         self.sends: list[SendRecord] = list(state.sends)

@@ -3,20 +3,23 @@
 The split is where most arithmetic lives: shares are read as basis points so that
 ``control`` plus the variants must add up to exactly 100%, and a split-less campaign
 still gets one (the default variant, salted with the campaign id) so the runtime
-never has to special-case it.
+never has to special-case it. ``mode: adaptive`` adds a schedule (``reweight_every``)
+and a ``floor`` per variant; the floors must leave something to move.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal
 
-from lifecycle.campaigns.loading.reader import BASIS_POINTS, ID_PATTERN
+from lifecycle.campaigns.loading.reader import BASIS_POINTS, ID_PATTERN, name_problem
 from lifecycle.campaigns.loading.triggers import MATCHER_KEYS, TriggerReader
-from lifecycle.campaigns.located import LNode, LScalar
+from lifecycle.campaigns.located import LMap, LNode, LScalar
 from lifecycle.campaigns.model import (
     CONTROL,
     DEFAULT_VARIANT,
+    Adaptive,
     CampaignCap,
     Conversion,
     MatchValue,
@@ -28,7 +31,12 @@ from lifecycle.campaigns.model import (
 __all__ = ["CAP_KEYS", "REENTRY_KEYS", "SPLIT_KEYS", "BlockReader"]
 
 REENTRY_KEYS: tuple[str, ...] = ("after", "max_entries")
-SPLIT_KEYS: tuple[str, ...] = ("control", "variants", "salt")
+SPLIT_KEYS: tuple[str, ...] = ("mode", "control", "variants", "salt", "reweight_every", "floor")
+SPLIT_MODES: tuple[str, ...] = ("fixed", "adaptive")
+ADAPTIVE_KEYS: tuple[str, ...] = ("reweight_every", "floor")
+#: Reweighting more often than hourly learns from noise; less often than weekly hardly adapts.
+MIN_REWEIGHT = timedelta(hours=1)
+MAX_REWEIGHT = timedelta(days=7)
 CAP_KEYS: tuple[str, ...] = ("messages", "per")
 
 _PARAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -130,9 +138,76 @@ class BlockReader(TriggerReader):
                         "the shares must add up to 100%",
                     )
                     ok = False
-        if not ok or control is None or salt is None:
+        adaptive = self._adaptive(mapping, variants, control)
+        if not ok or control is None or salt is None or adaptive is False:
             return None
-        return Split(variants=tuple(variants), control=control, salt=salt)
+        return Split(variants=tuple(variants), control=control, salt=salt, adaptive=adaptive)
+
+    def _adaptive(
+        self, mapping: LMap, variants: list[Variant], control: int | None
+    ) -> Adaptive | bool | None:
+        """The adaptive options; None for a fixed split, False when they are wrong."""
+        mode_node = mapping.get("mode")
+        mode = "fixed" if mode_node is None else self.text(mode_node, "split.mode", "adaptive")
+        if mode is None:
+            return False
+        if mode not in SPLIT_MODES:
+            assert mode_node is not None
+            self.err(mode_node.pos, name_problem(mode, SPLIT_MODES, "split mode", ""))
+            return False
+        options = [(key, mapping.get(key)) for key in ADAPTIVE_KEYS]
+        if mode == "fixed":
+            wrong = [(key, node) for key, node in options if node is not None]
+            for key, node in wrong:
+                self.err(node.pos, f"{key} is an option of an adaptive split; add mode: adaptive")
+            return False if wrong else None
+        assert mode_node is not None
+        ok = True
+        if len(variants) < 2:
+            self.err(
+                mode_node.pos,
+                "an adaptive split moves customers between variants; name at least two, "
+                "e.g. variants: {a: 45%, b: 45%}",
+            )
+            ok = False
+        every_node, floor_node = mapping.get("reweight_every"), mapping.get("floor")
+        every = Adaptive().every
+        if every_node is not None:
+            read = self.duration(every_node, "split.reweight_every")
+            if read is None:
+                ok = False
+            elif not MIN_REWEIGHT <= read <= MAX_REWEIGHT:
+                self.err(every_node.pos, "split.reweight_every must be between 1h and 7d")
+                ok = False
+            else:
+                every = read
+        floor = Adaptive().floor
+        if floor_node is not None:
+            read_floor = self.percent(floor_node, "split.floor")
+            if read_floor is None:
+                ok = False
+            else:
+                floor = read_floor
+        if ok and control is not None and variants:
+            room = 10_000 - control
+            if floor * len(variants) >= room:
+                where = floor_node.pos if floor_node is not None else mode_node.pos
+                self.err(
+                    where,
+                    f"a floor of {_pct(floor)} for each of {len(variants)} variants leaves "
+                    f"nothing to adapt in the {_pct(room)} outside control; lower the floor "
+                    f"below {_pct(room // len(variants))}",
+                )
+                ok = False
+            elif any(v.weight < floor for v in variants):
+                low = next(v for v in variants if v.weight < floor)
+                self.err(
+                    mapping.pos,
+                    f"variant {low.name!r} starts at {_pct(low.weight)}, below the floor of "
+                    f"{_pct(floor)}; start every variant at or above it",
+                )
+                ok = False
+        return Adaptive(every=every, floor=floor) if ok else False
 
     def cap(self, node: LNode) -> CampaignCap | None:
         mapping = self.mapping(node, "cap", CAP_KEYS, "{messages: 2, per: 30d}")

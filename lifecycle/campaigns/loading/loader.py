@@ -21,7 +21,7 @@ from lifecycle.campaigns.loading.blocks import BlockReader
 from lifecycle.campaigns.loading.flow import check_flow
 from lifecycle.campaigns.loading.reader import TemplateRef
 from lifecycle.campaigns.loading.steps import StepCompiler
-from lifecycle.campaigns.located import LNode, Pos, Problems, parse_yaml
+from lifecycle.campaigns.located import LMap, LNode, Pos, Problems, parse_yaml
 from lifecycle.campaigns.model import Campaign, Reentry
 
 __all__ = [
@@ -127,6 +127,14 @@ def load_campaign(
     conversion = None if conversion_node is None else reader.conversion(conversion_node)
     split_node = get("split")
     split = reader.split(split_node, campaign_id or "?")
+    if split is not None and split.adaptive is not None and conversion_node is None:
+        assert isinstance(split_node, LMap)
+        mode_node = split_node.get("mode")
+        reader.err(
+            (mode_node or split_node).pos,
+            "an adaptive split learns from conversions; add a goal, e.g. "
+            "conversion: {event: order.placed, within: 14d}",
+        )
     cap_node = get("cap")
     cap = None if cap_node is None else reader.cap(cap_node)
     params_node = get("params")

@@ -306,6 +306,21 @@ def campaign_json_schema(engine: EngineConfig | None = None) -> dict[str, Any]:
         "split": {
             "type": "object",
             "properties": {
+                "mode": {
+                    "enum": ["fixed", "adaptive"],
+                    "description": "adaptive: shares move toward the variant that converts "
+                    "better (Thompson sampling), control keeps its share.",
+                },
+                "reweight_every": {
+                    "$ref": "#/$defs/duration",
+                    "description": "Adaptive only: how often shares are recomputed (1h-7d, "
+                    "default 12h).",
+                },
+                "floor": {
+                    "$ref": "#/$defs/percent",
+                    "description": "Adaptive only: the least share each variant keeps "
+                    "(default 5%).",
+                },
                 "control": {"$ref": "#/$defs/percent"},
                 "variants": {
                     "type": "object",

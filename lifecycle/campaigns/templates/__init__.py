@@ -11,6 +11,7 @@ from lifecycle.campaigns.templates.parts import AttributeUse, LocalizedTemplate,
 from lifecycle.campaigns.templates.personalise import message_variables
 from lifecycle.campaigns.templates.render import RenderedMessage, TemplateFailure
 from lifecycle.campaigns.templates.template_set import (
+    LANGUAGE_ALIASES,
     LAYOUT_KEYS,
     LAYOUT_NAME,
     TEMPLATE_KEYS,
@@ -31,6 +32,7 @@ __all__ = [
     "AttributeUse",
     "LocalizedTemplate",
     "Part",
+    "LANGUAGE_ALIASES",
     "locale_chain",
     "locale_gaps",
     # Rendering

@@ -16,6 +16,10 @@ Rendering rules:
 * HTML is autoescaped; text, subject and preheader are not. Subject and preheader are
   folded to one line (no header injection through a customer's name).
 * Locale fallback: ``sv-SE`` tries ``sv-SE``, then ``sv``, then the default locale.
+  Norwegian has three tags for one readership (:data:`LANGUAGE_ALIASES`): ``nb-NO``
+  tries ``nb-NO``, ``nb``, ``no``, then the default; ``no`` (what many shops store)
+  tries ``no`` then ``nb``; Nynorsk ``nn`` tries ``no`` and ``nb`` before the default,
+  since a Nynorsk reader is better served by Bokmål than by English.
 * Money and dates are formatted with Babel for the customer's locale (``money``,
   ``date``, ``datetime``, ``number``, ``percent`` filters), dates in the customer's zone.
 * Without an ``html`` part the HTML body is made from the text: paragraphs, line breaks
@@ -55,6 +59,7 @@ from lifecycle.campaigns.templates.sandbox import DEFAULT_HTML_LAYOUT, HTML_ENV,
 from lifecycle.campaigns.templates.variables import LAYOUT_EXTRA, TEMPLATE_VARIABLES
 
 __all__ = [
+    "LANGUAGE_ALIASES",
     "LAYOUT_KEYS",
     "LAYOUT_NAME",
     "TEMPLATE_KEYS",
@@ -75,14 +80,26 @@ def _locale_key(tag: str) -> str:
     return tag.replace("_", "-").lower()
 
 
+#: Languages read by the same customers, tried (in this order) after the language itself
+#: and before the default. ``no`` is the Norwegian macrolanguage: Bokmål (``nb``) is
+#: what a Norwegian shop writes, and a customer's profile may say either.
+LANGUAGE_ALIASES: dict[str, tuple[str, ...]] = {
+    "nb": ("no",),
+    "no": ("nb",),
+    "nn": ("no", "nb"),
+}
+
+
 def locale_chain(locale: str | None, default_locale: str) -> list[str]:
-    """``sv-SE`` -> ``["sv-se", "sv", "en"]`` (lower-case keys, no repeats)."""
+    """``sv-SE`` -> ``["sv-se", "sv", "en"]``; ``nb-NO`` -> ``["nb-no", "nb", "no", "en"]``
+    (lower-case keys, no repeats)."""
     chain: list[str] = []
     if locale:
         key = _locale_key(locale)
         parts = key.split("-")
         for n in range(len(parts), 0, -1):
             chain.append("-".join(parts[:n]))
+        chain.extend(LANGUAGE_ALIASES.get(parts[0], ()))
     chain.append(_locale_key(default_locale))
     return list(dict.fromkeys(chain))
 

@@ -52,7 +52,7 @@ def campaign_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_validate_the_shipped_campaigns(campaign_dir: Path) -> None:
     code, out, err = invoke("campaigns", "validate")
     assert (code, out) == (0, "")
-    assert err == "ok: 9 campaigns, 15 templates (locales: en, pl, sv) in campaigns\n"
+    assert err == "ok: 9 campaigns, 15 templates (locales: en, fi, nb, pl, sv) in campaigns\n"
 
 
 def test_validate_reports_every_error_with_paths_as_given(campaign_dir: Path) -> None:
@@ -182,11 +182,11 @@ def test_validate_reads_the_directory_from_the_settings(
 def test_default_locale_comes_from_the_settings_and_the_flag_overrides_it(
     campaign_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # every shipped template has en, pl and sv; none has de
+    # every shipped template has en, fi, nb, pl and sv; none has de
     monkeypatch.setenv("LIFECYCLE_CAMPAIGN__DEFAULT_LOCALE", "de")
     code, out, _ = invoke("campaigns", "validate", "campaigns")
     assert code == 1
-    assert out.count("\n") == len(read_campaign_dir("campaigns").templates) // 3
+    assert out.count("\n") == len(read_campaign_dir("campaigns").templates) // 5
     code, out, _ = invoke("campaigns", "validate", "campaigns", "--default-locale", "sv")
     assert (code, out) == (0, "")
 
@@ -261,7 +261,9 @@ def test_a_template_missing_a_locale_others_have_is_a_warning(campaign_dir: Path
         "version, which other templates have; pl customers get the en text. Add "
         "campaigns/templates/winback-gentle/pl.yaml",
     ]
-    assert err == ("ok: 9 campaigns, 15 templates (locales: en, pl, sv) in campaigns, 2 warnings\n")
+    assert err == (
+        "ok: 9 campaigns, 15 templates (locales: en, fi, nb, pl, sv) in campaigns, 2 warnings\n"
+    )
 
 
 def test_a_regional_locale_falls_back_to_its_language_without_a_warning(
@@ -271,4 +273,33 @@ def test_a_regional_locale_falls_back_to_its_language_without_a_warning(
     shutil.copy(welcome / "sv.yaml", welcome / "sv-FI.yaml")
     code, out, _ = invoke("campaigns", "validate", "campaigns")
     # the others have no sv-FI file, but sv-FI customers get their sv text: no warning
+    assert (code, out) == (0, "")
+
+
+def test_every_template_missing_a_seed_market_locale_is_a_warning(campaign_dir: Path) -> None:
+    # Drop Finnish from two templates and Norwegian from one: three warnings, exit 0.
+    (campaign_dir / "templates" / "tier-up" / "fi.yaml").unlink()
+    (campaign_dir / "templates" / "welcome-2" / "fi.yaml").unlink()
+    (campaign_dir / "templates" / "welcome-2" / "nb.yaml").unlink()
+    code, out, err = invoke("campaigns", "validate", "campaigns")
+    assert code == 0
+    assert out.splitlines() == [
+        "campaigns/templates/tier-up/en.yaml:1:1: warning: 'tier-up' has no fi version, which "
+        "other templates have; fi customers get the en text. Add campaigns/templates/tier-up/"
+        "fi.yaml",
+        "campaigns/templates/welcome-2/en.yaml:1:1: warning: 'welcome-2' has no fi version, "
+        "which other templates have; fi customers get the en text. Add "
+        "campaigns/templates/welcome-2/fi.yaml",
+        "campaigns/templates/welcome-2/en.yaml:1:1: warning: 'welcome-2' has no nb version, "
+        "which other templates have; nb customers get the en text. Add "
+        "campaigns/templates/welcome-2/nb.yaml",
+    ]
+    assert err.endswith(", 3 warnings\n")
+
+
+def test_a_norwegian_template_under_no_covers_nb_customers(campaign_dir: Path) -> None:
+    welcome = campaign_dir / "templates" / "welcome-1"
+    (welcome / "nb.yaml").rename(welcome / "no.yaml")
+    code, out, _ = invoke("campaigns", "validate", "campaigns")
+    # nb customers fall back to no.yaml (and no customers to nb.yaml): no gap to warn about
     assert (code, out) == (0, "")
