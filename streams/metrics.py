@@ -12,9 +12,12 @@ metrics table, the Grafana dashboard and the alert rules are checked against it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-__all__ = ["DECISION_TO_ACCEPT_BUCKETS", "WorkerMetrics", "exported_names"]
+__all__ = ["DECISION_TO_ACCEPT_BUCKETS", "MetricSpec", "WorkerMetrics", "exported_names"]
 
 #: From a fresh decision sent at once (sub-second) to one waiting out quiet hours, retries
 #: or a backlog (hours), up to the default maximum send delay (two days).
@@ -37,154 +40,146 @@ DECISION_TO_ACCEPT_BUCKETS = (
 )
 
 
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric as exposed: ``name`` with ``_total`` for a counter, its type and labels."""
+
+    name: str
+    type: str
+    labels: tuple[str, ...]
+    help: str
+
+
 class WorkerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
+        #: Every metric of :attr:`registry`, in declaration order (the README's table).
+        self.specs: list[MetricSpec] = []
         # -- stream health ----------------------------------------------------------
-        self.events_ingested = Counter(
-            "lifecycle_events_ingested",
-            "Valid events re-keyed into the engine.",
-            ["topic", "type"],
-            registry=r,
+        self.events_ingested = self._counter(
+            "lifecycle_events_ingested", "Valid events re-keyed into the engine.", ["topic", "type"]
         )
-        self.events_dead_lettered = Counter(
+        self.events_dead_lettered = self._counter(
             "lifecycle_events_dead_lettered",
             "Records sent to the dead-letter topic.",
             ["topic", "reason"],
-            registry=r,
         )
-        self.events_processed = Counter(
-            "lifecycle_events_processed", "Events applied by the engine.", ["type"], registry=r
+        self.events_processed = self._counter(
+            "lifecycle_events_processed", "Events applied by the engine.", ["type"]
         )
-        self.events_duplicate = Counter(
-            "lifecycle_events_duplicate", "Events dropped as already applied.", registry=r
+        self.events_duplicate = self._counter(
+            "lifecycle_events_duplicate", "Events dropped as already applied."
         )
-        self.signals = Counter("lifecycle_signals", "Signals emitted.", ["signal"], registry=r)
-        self.stage_transitions = Counter(
-            "lifecycle_stage_transitions",
-            "Lifecycle stage changes.",
-            ["from_stage", "to_stage"],
-            registry=r,
+        self.signals = self._counter("lifecycle_signals", "Signals emitted.", ["signal"])
+        self.stage_transitions = self._counter(
+            "lifecycle_stage_transitions", "Lifecycle stage changes.", ["from_stage", "to_stage"]
         )
-        self.ticks = Counter("lifecycle_ticks", "Ticks handled.", registry=r)
-        self.tick_state_reads = Counter(
-            "lifecycle_tick_state_reads", "Customer states read to serve ticks.", registry=r
+        self.ticks = self._counter("lifecycle_ticks", "Ticks handled.")
+        self.tick_state_reads = self._counter(
+            "lifecycle_tick_state_reads", "Customer states read to serve ticks."
         )
-        self.due_customers = Counter(
-            "lifecycle_due_customers", "Customers woken by ticks.", registry=r
-        )
-        self.tick_delay = Gauge(
+        self.due_customers = self._counter("lifecycle_due_customers", "Customers woken by ticks.")
+        self.tick_delay = self._gauge(
             "lifecycle_tick_delay_seconds",
             "Seconds between a tick's time and the engine applying it, at the latest tick of"
             " each customer-events partition: how late due work (waits, quiet hours) runs.",
             ["partition"],
-            registry=r,
         )
-        self.consumer_lag = Gauge(
+        self.consumer_lag = self._gauge(
             "lifecycle_consumer_lag_records",
             "Records between the committed position and the end of each assigned partition.",
             ["topic", "partition"],
-            registry=r,
         )
-        self.ready = Gauge(
+        self.ready = self._gauge(
             "lifecycle_ready",
             "1 while /ready is 200 (tables recovered, no rebalance running), else 0.",
-            registry=r,
         )
-        self.healthy = Gauge(
-            "lifecycle_healthy",
-            "1 while /health is 200 (no agent crashed or stalled), else 0.",
-            registry=r,
+        self.healthy = self._gauge(
+            "lifecycle_healthy", "1 while /health is 200 (no agent crashed or stalled), else 0."
         )
         # -- campaigns --------------------------------------------------------------
-        self.decisions = Counter(
+        self.decisions = self._counter(
             "lifecycle_campaign_decisions",
             "Campaign decisions: send, or why not.",
             ["campaign", "variant", "outcome"],
-            registry=r,
         )
-        self.journeys = Counter(
+        self.journeys = self._counter(
             "lifecycle_campaign_journeys",
             "Journey moves: entered, exited, completed, converted (control arms too).",
             ["campaign", "variant", "action"],
-            registry=r,
         )
-        self.outbox_published = Counter(
-            "lifecycle_outbox_published",
-            "Messages written to the outbox.",
-            ["campaign"],
-            registry=r,
+        self.outbox_published = self._counter(
+            "lifecycle_outbox_published", "Messages written to the outbox.", ["campaign"]
         )
         # -- delivery ---------------------------------------------------------------
-        self.delivery_backlog = Gauge(
+        self.delivery_backlog = self._gauge(
             "lifecycle_delivery_backlog_records",
             "Records not yet handled on this worker's partitions of the outbox"
             " (queue=outbox) and of the retry topic (queue=retry, retries waiting).",
             ["queue"],
-            registry=r,
         )
-        self.emails_sent = Counter(
+        self.emails_sent = self._counter(
             "lifecycle_emails_sent",
             "Emails accepted by the SMTP server.",
             ["campaign", "variant", "category"],
-            registry=r,
         )
-        self.emails_skipped_duplicate = Counter(
+        self.emails_skipped_duplicate = self._counter(
             "lifecycle_emails_skipped_duplicate",
             "Outbox records not sent because the ledger had them.",
-            registry=r,
         )
-        self.emails_expired = Counter(
+        self.emails_expired = self._counter(
             "lifecycle_emails_expired",
             "Emails not sent: decided longer ago than LIFECYCLE_MAX_SEND_DELAY_HOURS.",
             ["campaign"],
-            registry=r,
         )
-        self.emails_in_doubt = Counter(
+        self.emails_in_doubt = self._counter(
             "lifecycle_emails_in_doubt",
             "Emails whose worker died (or lost the reply) after 'committing': check the mail"
             " server's log; action is what the category's setting did next.",
             ["category", "action"],
-            registry=r,
         )
-        self.email_failures = Counter(
-            "lifecycle_email_failures", "SMTP failures.", ["kind"], registry=r
-        )
-        self.email_retries = Counter(
+        self.email_failures = self._counter("lifecycle_email_failures", "SMTP failures.", ["kind"])
+        self.email_retries = self._counter(
             "lifecycle_email_retries",
             "Further attempts scheduled on the retry topic (after a transient failure, or"
             " to resend an email in doubt).",
-            registry=r,
         )
-        self.emails_dead_lettered = Counter(
-            "lifecycle_emails_dead_lettered", "Messages given up on.", ["reason"], registry=r
+        self.emails_dead_lettered = self._counter(
+            "lifecycle_emails_dead_lettered", "Messages given up on.", ["reason"]
         )
-        self.suppressed_addresses = Counter(
-            "lifecycle_addresses_suppressed",
-            "Addresses suppressed after a hard bounce.",
-            registry=r,
+        self.suppressed_addresses = self._counter(
+            "lifecycle_addresses_suppressed", "Addresses suppressed after a hard bounce."
         )
-        self.unsubscribes = Counter(
-            "lifecycle_unsubscribes", "One-click and confirmed unsubscribes.", registry=r
+        self.unsubscribes = self._counter(
+            "lifecycle_unsubscribes", "One-click and confirmed unsubscribes."
         )
-        self.ledger_pruned = Counter(
+        self.ledger_pruned = self._counter(
             "lifecycle_ledger_pruned",
             "Delivery ledger entries deleted: past the maximum send delay plus a margin.",
-            registry=r,
         )
-        self.smtp_send_seconds = Histogram(
-            "lifecycle_smtp_send_seconds",
-            "Time to hand one message to the SMTP server.",
-            registry=r,
+        self.smtp_send_seconds = self._histogram(
+            "lifecycle_smtp_send_seconds", "Time to hand one message to the SMTP server."
         )
-        self.decision_to_accept_seconds = Histogram(
+        self.decision_to_accept_seconds = self._histogram(
             "lifecycle_email_decision_to_accept_seconds",
             "From the campaign decision (the outbox record's decided_at) to the SMTP server"
             " accepting the email: queueing, retries and sending together.",
-            buckets=DECISION_TO_ACCEPT_BUCKETS,
-            registry=r,
+            DECISION_TO_ACCEPT_BUCKETS,
         )
+
+    def _counter(self, name: str, help: str, labels: Sequence[str] = ()) -> Counter:
+        self.specs.append(MetricSpec(f"{name}_total", "counter", tuple(labels), help))
+        return Counter(name, help, labels, registry=self.registry)
+
+    def _gauge(self, name: str, help: str, labels: Sequence[str] = ()) -> Gauge:
+        self.specs.append(MetricSpec(name, "gauge", tuple(labels), help))
+        return Gauge(name, help, labels, registry=self.registry)
+
+    def _histogram(
+        self, name: str, help: str, buckets: Sequence[float] = Histogram.DEFAULT_BUCKETS
+    ) -> Histogram:
+        self.specs.append(MetricSpec(name, "histogram", (), help))
+        return Histogram(name, help, buckets=buckets, registry=self.registry)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
