@@ -7,8 +7,9 @@ another worker has its series removed, so a dashboard never shows a stale lag.
 
 The delivery backlog is the same lag summed over this worker's partitions of the outbox
 and of the retry topic (``queue`` label): a retry waiting for its backoff is re-appended
-to its partition until due, so the retry topic's lag counts the retries still pending.
-A worker with no partition of a queue shows 0 for it.
+to its partition until due, so the retry topic's lag counts the retries still pending
+(and the ticker's pruning ticks not yet read, about one per partition). A worker with no
+partition of a queue shows 0 for it.
 """
 
 from __future__ import annotations
