@@ -216,7 +216,12 @@ def _register_timers(worker: Worker) -> None:
         retry_topic=worker.topics.outbox_retry,
     )
     app.timer(worker.settings.tick_interval_seconds, on_leader=True, name=ticker.name)(ticker.tick)
-    lag = LagGauge(worker.metrics.consumer_lag)
+    names = worker.settings.topics
+    lag = LagGauge(
+        worker.metrics.consumer_lag,
+        backlog=worker.metrics.delivery_backlog,
+        queues={names.outbox: "outbox", names.outbox_retry: "retry"},
+    )
 
     async def measure_lag() -> None:
         lag.measure(app.consumer, app.monitor.tp_committed_offsets)

@@ -26,7 +26,7 @@ h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #dde
 h3{font-size:15px;margin-bottom:4px}
 table{border-collapse:collapse;margin:8px 0 16px}td,th{padding:3px 8px;border-bottom:1px solid #eef}
 th{text-align:left;background:#f5f6fa}td{text-align:right}td.l{text-align:left}
-.verdict{font-weight:600}.better{color:#12753a}.worse{color:#b3261e}.note{color:#667;font-size:12px}
+.verdict{font-weight:600}.ok{color:#12753a}.bad{color:#b3261e}.better{color:#12753a}.worse{color:#b3261e}.note{color:#667;font-size:12px}
 svg{display:block;margin:8px 0}svg text{font:11px system-ui,sans-serif;fill:#1d2330}
 """
 
@@ -332,16 +332,30 @@ def _cohort_table(data: dict[str, Any]) -> str:
     return _table(("cohort", "size", *(f"m{k}" for k in range(width))), table_rows)
 
 
-def render_html(report: Report, *, title: str = "Campaign report") -> str:
+def render_html(
+    report: Report,
+    *,
+    title: str = "Campaign report",
+    lead: str = "",
+    refresh_seconds: int | None = None,
+) -> str:
+    """The page. ``lead`` is HTML put before the campaigns, as given (its maker escapes
+    it: the worker's overview puts its live figures there); ``refresh_seconds`` makes the
+    page reload itself (``<meta http-equiv=refresh>``, allowed by the page's policy)."""
     data = report_data(report)
     campaigns = "".join(_campaign_section(data, i) for i in range(len(data["campaigns"])))
+    refresh = (
+        ""
+        if refresh_seconds is None
+        else f'<meta http-equiv="refresh" content="{refresh_seconds}">'
+    )
     return (
         "<!DOCTYPE html>\n"
-        f'<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f'<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>{refresh}'
         '<meta http-equiv="Content-Security-Policy" '
         "content=\"default-src 'none'; style-src 'unsafe-inline'\">"
         f"<style>{_CSS}</style></head><body>"
-        f"<h1>{escape(title)}</h1>"
+        f"<h1>{escape(title)}</h1>{lead}"
         f"<h2>Campaigns</h2>{campaigns or '<p>No campaign entries yet.</p>'}"
         f"<h2>Retention by {escape(report.granularity)}</h2>"
         f"{_trend_chart(data)}{_retention_section(data)}"

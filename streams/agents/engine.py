@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from faust.types import Message, StreamT, TopicT
 
@@ -65,6 +66,7 @@ class EngineAgent:
         metrics: WorkerMetrics,
         max_event_bytes: int,
         due_bucket_seconds: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.engine = engine
         self.states = states
@@ -76,6 +78,8 @@ class EngineAgent:
         self.metrics = metrics
         self.max_event_bytes = max_event_bytes
         self.due_bucket_seconds = due_bucket_seconds
+        #: Wall clock, for the ticks' delay only (the engine takes time from its records).
+        self.clock = clock
         self._processors: dict[int, PartitionProcessor] = {}
 
     def processor(self, partition: int) -> PartitionProcessor:
@@ -143,6 +147,8 @@ class EngineAgent:
                     await self._unreadable(skipped, source)
         metrics.ticks.inc()
         metrics.tick_state_reads.inc(processor.tick_state_reads - reads_before)
+        delay = (self.clock() - tick.at).total_seconds()
+        metrics.tick_delay.labels(str(source.partition)).set(max(0.0, delay))
 
     async def _publish(self, outcome: Outcome) -> None:
         metrics = self.metrics
@@ -163,8 +169,15 @@ class EngineAgent:
                 metrics.stage_transitions.labels(signal.data["from"], signal.data["to"]).inc()
         for output in outcome.outputs:
             record = output.to_record()
-            if record.get("kind") == "decision":
-                metrics.decisions.labels(record.get("campaign"), record.get("outcome")).inc()
+            kind = record.get("kind")
+            if kind == "decision":
+                metrics.decisions.labels(
+                    record.get("campaign"), record.get("variant"), record.get("outcome")
+                ).inc()
+            elif kind == "journey":
+                metrics.journeys.labels(
+                    record.get("campaign"), record.get("variant"), record.get("action")
+                ).inc()
 
     async def _quarantine(
         self,

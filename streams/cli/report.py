@@ -16,7 +16,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lifecycle.exceptions import LifecycleError
 from lifecycle.measurement import (
@@ -30,9 +30,7 @@ from lifecycle.measurement import (
     render_text,
     report_data,
 )
-
-if TYPE_CHECKING:
-    from lifecycle.campaigns import CampaignSet
+from streams.campaign_loading import campaign_infos
 
 __all__ = ["add_parser", "campaign_infos", "totals_from_replay"]
 
@@ -74,17 +72,6 @@ def totals_from_replay(path: Path) -> dict[CounterKey, Number]:
             if record.get("kind") == "tally":
                 totals.add_facts(tuple(fact) for fact in record.get("facts", ()))
     return totals.values
-
-
-def campaign_infos(campaigns: CampaignSet) -> list[CampaignInfo]:
-    infos = []
-    for campaign in campaigns.campaigns:
-        weights = {v.name: float(v.weight) for v in campaign.split.variants}
-        if campaign.split.control:
-            weights["control"] = float(campaign.split.control)
-        adaptive = campaign.split.adaptive is not None
-        infos.append(CampaignInfo(campaign.id, campaign.name, weights, adaptive=adaptive))
-    return infos
 
 
 def _run(args: argparse.Namespace) -> int:

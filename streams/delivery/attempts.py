@@ -376,7 +376,9 @@ class Delivery:
                 facts=_counted(message, "sent"),
             ),
         )
-        metrics.emails_sent.labels(message.campaign_id, message.category).inc()
+        metrics.emails_sent.labels(message.campaign_id, message.variant, message.category).inc()
+        accepted_after = (self.clock() - message.decided_at).total_seconds()
+        metrics.decision_to_accept_seconds.observe(max(0.0, accepted_after))
 
     async def _transient(
         self,
@@ -475,6 +477,7 @@ class Delivery:
             message.message_id.encode(),
             LedgerEntry(state="retrying", at=now, attempt=attempt, detail=reason[:300]),
         )
+        self.metrics.email_retries.inc()
 
     async def _in_doubt(
         self,

@@ -1,4 +1,5 @@
-"""Routes on Faust's own web server: ``/metrics``, ``/health``, ``/ready`` and ``/unsubscribe``."""
+"""Routes on Faust's own web server: ``/metrics``, ``/health``, ``/ready``, ``/unsubscribe``,
+and ``/overview`` (``/`` redirects there)."""
 
 from streams.web.routes import register as register_routes
 

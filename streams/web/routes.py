@@ -1,8 +1,10 @@
-"""Web routes on Faust's own web server: metrics, health and readiness.
+"""Web routes on Faust's own web server: metrics, health, readiness and the overview page.
 
 ``/ready`` is 200 once the tables are recovered and no rebalance is running; its body also
 lists the configured shop topics the cluster metadata does not have yet
-(``missing_topics``), which the worker consumes within seconds of their creation.
+(``missing_topics``), which the worker consumes within seconds of their creation. The
+``lifecycle_ready`` and ``lifecycle_healthy`` gauges are computed at each scrape by the
+same code as ``/ready`` and ``/health``.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from typing import Any, cast
 from faust.tables import TableManager
 from prometheus_client import CONTENT_TYPE_LATEST
 
+import streams.web.overview as overview
 import streams.web.unsubscribe as unsubscribe
 from streams.worker import Worker
 
-__all__ = ["register"]
+__all__ = ["readiness", "register"]
 
 
 def register(worker: Worker) -> None:
@@ -36,19 +39,36 @@ def register(worker: Worker) -> None:
 
     @app.page("/ready")
     async def ready(web: Any, request: Any) -> Any:
-        recovered = cast(TableManager, app.tables).recovery.completed.is_set()
-        assigned = bool(app.consumer.assignment()) if app.consumer else False
-        is_ready = recovered and not app.rebalancing
-        body = {
-            "ready": is_ready,
-            "recovered": recovered,
-            "rebalancing": app.rebalancing,
-            "assigned": assigned,
-            "missing_topics": _missing_sources(worker),
-        }
-        return web.json(body, status=200 if is_ready else 503)
+        body = readiness(worker)
+        return web.json(body, status=200 if body["ready"] else 503)
+
+    # Computed at each scrape, by the same code as the routes.
+    worker.metrics.ready.set_function(lambda: _ready_value(worker))
+    worker.metrics.healthy.set_function(lambda: 1.0 if worker.health.healthy else 0.0)
 
     unsubscribe.register(worker)
+    overview.register(worker)
+
+
+def readiness(worker: Worker) -> dict[str, Any]:
+    """The body of ``/ready``; ``ready`` is what its status says."""
+    app = worker.app
+    recovered = cast(TableManager, app.tables).recovery.completed.is_set()
+    assigned = bool(app.consumer.assignment()) if app.consumer else False
+    return {
+        "ready": recovered and not app.rebalancing,
+        "recovered": recovered,
+        "rebalancing": app.rebalancing,
+        "assigned": assigned,
+        "missing_topics": _missing_sources(worker),
+    }
+
+
+def _ready_value(worker: Worker) -> float:
+    try:
+        return 1.0 if readiness(worker)["ready"] else 0.0
+    except Exception:  # a scrape during start-up or shutdown: not ready, never a failed scrape
+        return 0.0
 
 
 def _missing_sources(worker: Worker) -> list[str]:

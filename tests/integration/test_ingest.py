@@ -106,9 +106,9 @@ async def test_bad_records_are_dead_lettered_and_good_ones_all_processed(
     # Lag is measured per assigned partition and falls to zero once everything is committed.
     def has_orders_lag(samples: dict[str, float]) -> bool:
         orders = env.topic("orders")
-        return any(k.startswith("lifecycle_consumer_lag{") and orders in k for k in samples)
+        return any(k.startswith("lifecycle_consumer_lag_records{") and orders in k for k in samples)
 
     await wait_for(worker.metrics, has_orders_lag, within=30)
     await worker.wait_metric(
-        "lifecycle_consumer_lag", lambda v: v == 0, topic=env.topic("orders"), within=40
+        "lifecycle_consumer_lag_records", lambda v: v == 0, topic=env.topic("orders"), within=40
     )
