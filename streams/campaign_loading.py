@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lifecycle.campaigns import CampaignSet
+from lifecycle.measurement import CampaignInfo
 from streams.campaign_files import load_campaign_dir
 
 if TYPE_CHECKING:
     from streams.settings import Settings
 
-__all__ = ["load_campaign_set"]
+__all__ = ["campaign_infos", "load_campaign_set"]
 
 
 def load_campaign_set(
@@ -39,3 +40,14 @@ def load_campaign_set(
         ),
         context=settings.runtime_context(),
     )
+
+
+def campaign_infos(campaigns: CampaignSet) -> list[CampaignInfo]:
+    """What the report needs of each campaign: its name and configured split."""
+    infos = []
+    for campaign in campaigns.campaigns:
+        weights = {v.name: float(v.weight) for v in campaign.split.variants}
+        if campaign.split.control:
+            weights["control"] = float(campaign.split.control)
+        infos.append(CampaignInfo(campaign.id, campaign.name, weights))
+    return infos

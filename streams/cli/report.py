@@ -30,9 +30,10 @@ from lifecycle.measurement import (
     render_text,
     report_data,
 )
+from streams.campaign_loading import campaign_infos
 
 if TYPE_CHECKING:
-    from lifecycle.campaigns import CampaignSet
+    pass
 
 __all__ = ["add_parser", "campaign_infos", "totals_from_replay"]
 
@@ -74,16 +75,6 @@ def totals_from_replay(path: Path) -> dict[CounterKey, Number]:
             if record.get("kind") == "tally":
                 totals.add_facts(tuple(fact) for fact in record.get("facts", ()))
     return totals.values
-
-
-def campaign_infos(campaigns: CampaignSet) -> list[CampaignInfo]:
-    infos = []
-    for campaign in campaigns.campaigns:
-        weights = {v.name: float(v.weight) for v in campaign.split.variants}
-        if campaign.split.control:
-            weights["control"] = float(campaign.split.control)
-        infos.append(CampaignInfo(campaign.id, campaign.name, weights))
-    return infos
 
 
 def _run(args: argparse.Namespace) -> int:

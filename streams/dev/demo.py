@@ -160,7 +160,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         finally:
             await producer.stop()
             await worker.stop()
-        from streams.cli.report import campaign_infos
+        from streams.campaign_loading import campaign_infos
         from streams.counters import read_counters
 
         totals = await asyncio.wait_for(

@@ -9,6 +9,7 @@ project itself can only come from the wheel (the editable install's finder lives
 from __future__ import annotations
 
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -35,13 +36,26 @@ def _run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True)
+    return path
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ``bin`` directory of a venv holding the project as a plain (non-editable) wheel."""
     base = tmp_path_factory.mktemp("installed")
+    # Built from a copy of what a wheel is made of: a build/ directory left in the checkout
+    # by an earlier build could carry files that no longer exist.
+    source = base / "source"
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy2(ROOT / name, source / name if source.exists() else _mkdir(source) / name)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("lifecycle", "streams", "campaigns"):
+        shutil.copytree(ROOT / name, source / name, ignore=skip)
     wheels = base / "wheels"
     built = _run(
-        sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, ROOT, cwd=base
+        sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, source, cwd=base
     )
     assert built.returncode == 0, built.stdout + built.stderr
     [wheel] = wheels.glob("lifecycle_worker-*.whl")
