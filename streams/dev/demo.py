@@ -279,7 +279,7 @@ class _Simulation:
 
     async def _until(self, done: Callable[[dict[str, float]], bool], what: str) -> None:
         async def probe() -> dict[str, float]:
-            self.metrics = await self.worker.metrics()
+            self.metrics = await self.worker.totals(_WATCHED)
             return self.metrics
 
         within = max(self.deadline - time.monotonic(), 1.0)
@@ -289,6 +289,22 @@ class _Simulation:
             await wait_for(probe, done, within=within, interval=0.1, what=what)
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}\n--- worker log ---\n{self.worker.log_tail()}") from None
+
+
+#: The samples the simulation waits on (see _handled and _delivered).
+_WATCHED = frozenset(
+    {
+        "lifecycle_events_processed_total",
+        "lifecycle_events_duplicate_total",
+        "lifecycle_events_dead_lettered_total",
+        "lifecycle_ticks_total",
+        "lifecycle_outbox_published_total",
+        "lifecycle_emails_sent_total",
+        "lifecycle_emails_skipped_duplicate_total",
+        "lifecycle_emails_dead_lettered_total",
+        "lifecycle_emails_expired_total",
+    }
+)
 
 
 def _handled(metrics: dict[str, float]) -> float:
