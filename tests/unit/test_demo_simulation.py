@@ -172,3 +172,22 @@ def _json(event: dict[str, object]) -> bytes:
     import json
 
     return json.dumps(event).encode()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_redraws_one_bar_in_place_on_a_terminal() -> None:
+    stream = _Terminal()
+    progress = Progress(4, stream=stream)
+    for step in range(4):
+        progress._drawn = 0.0  # each update is drawn, however fast the test runs
+        progress.update(step, date(2026, 3, 2 + step), events=10, emails=2, dead=0)
+    written = stream.getvalue()
+    assert written.count("\r") == 4
+    assert written.count("\n") == 1
+    assert written.endswith("\n")
+    assert "[" + "#" * 24 + "]" in written
+    assert "2026-03-05" in written
