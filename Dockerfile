@@ -7,12 +7,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     LIFECYCLE_WEB_HOST=0.0.0.0
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY lifecycle ./lifecycle
 COPY streams ./streams
+# The wheel carries the campaigns as package data too (setup.py); /app/campaigns stays the
+# directory the worker reads, so a mount over it replaces them.
+COPY campaigns ./campaigns
 RUN pip install --no-cache-dir '.[rocksdb]' && useradd --system --home /var/lib/lifecycle lifecycle \
     && mkdir -p /var/lib/lifecycle && chown lifecycle /var/lib/lifecycle
-COPY campaigns ./campaigns
 
 USER lifecycle
 EXPOSE 6066

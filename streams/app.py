@@ -215,7 +215,10 @@ def _register_timers(worker: Worker) -> None:
         default_partitions=worker.settings.partitions,
         retry_topic=worker.topics.outbox_retry,
     )
-    app.timer(worker.settings.tick_interval_seconds, on_leader=True, name=ticker.name)(ticker.tick)
+    if worker.settings.ticker == "wall":
+        app.timer(worker.settings.tick_interval_seconds, on_leader=True, name=ticker.name)(
+            ticker.tick
+        )
     names = worker.settings.topics
     lag = LagGauge(
         worker.metrics.consumer_lag,

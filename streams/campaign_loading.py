@@ -45,6 +45,7 @@ def load_campaign_set(
 
 
 def campaign_infos(campaigns: CampaignSet) -> list[CampaignInfo]:
+    """What the report needs of each campaign: its name and configured split."""
     infos = []
     for campaign in campaigns.campaigns:
         weights = {v.name: float(v.weight) for v in campaign.split.variants}

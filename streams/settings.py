@@ -325,6 +325,10 @@ class Settings(BaseSettings):
     #: producer's and the broker's default 1 MB message limit.
     max_event_bytes: Annotated[int, Field(ge=256, le=512 * 1024)] = 64 * 1024
     tick_interval_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    #: ``wall``: the leader's ticker sends ticks from the wall clock every tick interval.
+    #: ``external``: no ticker; whoever writes the customer-events topic sends the ticks
+    #: (the demo's shop simulator drives simulated time this way).
+    ticker: Literal["wall", "external"] = "wall"
     due_bucket_seconds: Annotated[int, Field(ge=1, le=86400)] = 60
     #: How often each worker publishes its changed counter totals to the counters topic.
     counters_flush_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0

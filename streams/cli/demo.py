@@ -4,6 +4,7 @@ only when it runs, so no other command (the worker above all) loads the dev area
 from __future__ import annotations
 
 import argparse
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -12,22 +13,50 @@ __all__ = ["add_parser"]
 
 def add_parser(subparsers: Any) -> None:
     demo = subparsers.add_parser(
-        "demo", help="run the worker on an embedded broker with generated traffic, then stop"
+        "demo",
+        help="run the worker on an embedded broker with a simulated shop, report, then stop",
     )
-    demo.add_argument("--customers", type=int, default=70, help="how many customers (default 70)")
+    demo.add_argument(
+        "--customers", type=int, default=2000, help="how many customers (default 2000)"
+    )
+    demo.add_argument("--days", type=int, default=120, help="simulated days (default 120)")
+    demo.add_argument(
+        "--slot-days",
+        type=int,
+        default=3,
+        help="simulated days fed to the broker at a time; a customer has at most one event "
+        "per slot, so every customer's events reach the engine in order (default 3)",
+    )
+    demo.add_argument("--seed", type=int, default=7, help="the simulation's seed (default 7)")
+    demo.add_argument(
+        "--start",
+        type=date.fromisoformat,
+        default=date(2026, 3, 2),
+        help="the first simulated day, YYYY-MM-DD (default 2026-03-02)",
+    )
     demo.add_argument(
         "--output", type=Path, default=Path("demo-output"), help="where emails and logs go"
     )
     demo.add_argument(
-        "--campaigns", type=Path, default=Path("campaigns"), help="campaign directory"
+        "--campaigns",
+        type=Path,
+        default=None,
+        help="campaign directory (default: LIFECYCLE_CAMPAIGNS_DIR, else ./campaigns, "
+        "else the shipped examples)",
     )
     demo.add_argument(
-        "--timeout", type=float, default=240.0, help="give up after this many seconds"
+        "--timeout", type=float, default=600.0, help="give up after this many seconds"
+    )
+    demo.add_argument(
+        "--keep-open", action="store_true", help="keep the inbox page up after the report"
     )
     demo.set_defaults(run=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    if min(args.customers, args.days, args.slot_days) < 1:
+        print("lifecycle demo: --customers, --days and --slot-days must be at least 1")
+        return 2
     from streams.dev import demo_main
 
     return demo_main(args)

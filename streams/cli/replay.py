@@ -20,6 +20,7 @@ from lifecycle.events import Event, parse_event
 from lifecycle.exceptions import EventError, LifecycleError
 from lifecycle.localtime import parse_duration
 from lifecycle.processing import Engine, Replay, sorted_history
+from streams.shipped_campaigns import campaigns_dir_for
 
 if TYPE_CHECKING:
     from lifecycle.campaigns import CampaignSet
@@ -33,7 +34,12 @@ def add_parser(subparsers: Any) -> None:
         "replay", help="run the engine over a JSONL event history and print what it decides"
     )
     replay.add_argument("history", type=Path, help="one event per line, in the contract's JSON")
-    replay.add_argument("--campaigns", type=Path, help="campaign directory (default: settings)")
+    replay.add_argument(
+        "--campaigns",
+        type=Path,
+        help="campaign directory (default: LIFECYCLE_CAMPAIGNS_DIR, else ./campaigns, "
+        "else the shipped examples)",
+    )
     replay.add_argument("--tick", default="1h", help="tick interval in event time (default 1h)")
     replay.add_argument("--until", help="stop at this time (ISO 8601 with offset)")
     replay.add_argument(
@@ -67,8 +73,13 @@ def _run(args: argparse.Namespace) -> int:
         tick = _parse_tick(args.tick)
         until = _parse_until(args.until)
         settings = load_settings()
-        if args.campaigns is not None:
-            settings = settings.model_copy(update={"campaigns_dir": args.campaigns})
+        directory, shipped = campaigns_dir_for(settings, args.campaigns)
+        if shipped:
+            print(
+                f"lifecycle replay: using the shipped example campaigns in {directory}",
+                file=sys.stderr,
+            )
+        settings = settings.model_copy(update={"campaigns_dir": directory})
         campaigns = _load_campaigns(settings, given=args.campaigns is not None)
         partitions = settings.partitions if args.partitions is None else args.partitions
         if partitions < 1:

@@ -83,8 +83,10 @@ def _run(args: argparse.Namespace) -> int:
     except LifecycleError as exc:
         print(f"lifecycle report: {exc}", file=sys.stderr)
         return 2
-    if args.campaigns is not None:
-        settings = settings.model_copy(update={"campaigns_dir": args.campaigns})
+    from streams.shipped_campaigns import campaigns_dir_for
+
+    directory, _ = campaigns_dir_for(settings, args.campaigns)
+    settings = settings.model_copy(update={"campaigns_dir": directory})
     infos: list[CampaignInfo] = []
     try:
         infos = campaign_infos(load_campaign_set(settings))

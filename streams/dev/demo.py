@@ -1,9 +1,28 @@
-"""``lifecycle demo``: the whole thing on one machine, no Java, no Docker, ends by itself.
+"""``lifecycle demo``: a simulated shop drives the real worker through ~120 days, then reports.
 
-It starts the embedded Tansu broker and an SMTP sink that writes ``.eml`` files, runs a real
-``lifecycle worker`` process against them, produces a few months of generated shop traffic
-(some records deliberately broken), waits until everything has been processed and
-delivered, prints what happened and where the emails are, and stops everything.
+It starts the embedded Tansu broker, an SMTP sink that writes ``.eml`` files with a web
+inbox over them (:mod:`~streams.dev.inbox`), and a real ``lifecycle worker`` process with
+``LIFECYCLE_TICKER=external``. Then, one simulated day at a time:
+
+1. the shop simulator (:mod:`~streams.dev.shop`) produces the day's events to the shop's
+   topics (any keys, as a shop would), and the demo waits until the engine has processed
+   every one of them;
+2. it sends a tick dated the end of the day to every partition of the customer-events
+   (and outbox-retry) topic, exactly as the worker's own ticker would at that moment,
+   and waits until the ticks are handled and every email decided so far was delivered;
+3. the response model (:mod:`~streams.dev.responses`) reads the emails the sink received
+   that day and plans the orders they cause on the days that follow.
+
+Simulated time flows only through event timestamps and ticks: nothing sleeps, and the
+worker decides exactly as it would live. Every event produced is written to
+``OUTPUT/history.jsonl``; ``lifecycle replay`` of that file decides the same emails (the
+end-to-end test checks it). Three deliberately broken records go in on the first day and
+end on the dead-letter topic.
+
+At the end the worker is stopped (it flushes its counters), the campaign report and
+retention figures are printed from the counters topic, ``OUTPUT/report.html`` and
+``OUTPUT/report.json`` are written, and the demo says where the emails, the report and
+the inbox are; ``--keep-open`` keeps the inbox up until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -13,21 +32,31 @@ import asyncio
 import json
 import secrets
 import shutil
+import sys
 import time
-from collections import Counter
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from lifecycle.measurement import build_report, render_html, render_text, report_data
+from lifecycle.processing import encode_tick
 from streams.dev.brokers import BrokerUnavailableError, EmbeddedTansu
+from streams.dev.inbox import Inbox
 from streams.dev.mail_sink import MailSink
-from streams.dev.traffic import Traffic, generate
+from streams.dev.progress import Progress
+from streams.dev.responses import Responses
+from streams.dev.shop import Shop
 from streams.dev.worker_process import WorkerProcess, wait_for
+from streams.settings import TopicSettings
 
 __all__ = ["demo_main", "run_demo"]
 
+#: The key of tick records (the worker's ticker uses the same; see streams.agents.ticker).
+_TICK_KEY = b"__tick__"
 _SOURCE_TOPICS = {
     "customers": "shop.customers",
     "orders": "shop.orders",
@@ -38,13 +67,13 @@ _BROKEN = [
     ("shop.orders", b"{this is not json"),
     (
         "shop.logins",
-        b'{"event_id": "x", "type": "cart.abandoned", "customer_id": "demo-0001",'
-        b' "occurred_at": "2026-11-01T10:00:00Z"}',
+        b'{"event_id": "x", "type": "cart.abandoned", "customer_id": "c-00001",'
+        b' "occurred_at": "2026-03-02T10:00:00Z"}',
     ),
     (
         "shop.support",
-        b'{"event_id": "y", "type": "survey.nps", "customer_id": "demo-0002",'
-        b' "occurred_at": "2026-11-01T10:00:00", "score": 3}',
+        b'{"event_id": "y", "type": "survey.nps", "customer_id": "c-00002",'
+        b' "occurred_at": "2026-03-02T10:00:00", "score": 3}',
     ),
 ]
 
@@ -62,67 +91,263 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
+def _total(metrics: dict[str, float], name: str) -> float:
+    return sum(v for k, v in metrics.items() if k.split("{")[0] == name)
+
+
+def _campaigns(args: argparse.Namespace) -> tuple[Path, Any] | None:
+    from streams.campaign_loading import load_campaign_set
+    from streams.settings import load_settings
+    from streams.shipped_campaigns import campaigns_dir_for
+
+    settings = load_settings()
+    directory, shipped = campaigns_dir_for(settings, args.campaigns)
+    if not directory.is_dir():
+        _say(f"lifecycle demo: no campaign directory at {directory.resolve()}")
+        return None
+    if shipped:
+        _say(f"Using the shipped example campaigns in {directory}")
+    return directory.resolve(), load_campaign_set(settings, directory=directory)
+
+
 async def run_demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     output: Path = args.output.resolve()
     _clean(output)
-    campaigns = args.campaigns.resolve()
-    if not campaigns.is_dir():
-        _say(
-            f"lifecycle demo: no campaign directory at {campaigns}; run it from the repository root"
-        )
+    found = _campaigns(args)
+    if found is None:
         return 2
-    _say("Starting the embedded Kafka-compatible broker (Tansu) and an SMTP sink ...")
+    campaigns_dir, campaign_set = found
+    start = datetime.combine(args.start, datetime.min.time(), tzinfo=UTC)
+    shop = Shop(start, args.customers, args.days, seed=args.seed, slot_days=args.slot_days)
+    codes = frozenset(
+        str(c.params["discount_code"])
+        for c in campaign_set.campaigns
+        if "discount_code" in c.params
+    )
+    responses = Responses(shop, codes, seed=args.seed)
+    topics = TopicSettings()
+    _say(
+        f"A simulated shop: {args.customers:,} customers over {args.days} days from"
+        f" {args.start.isoformat()} (seed {args.seed})."
+    )
+    _say("Starting the embedded Kafka-compatible broker (Tansu), an SMTP sink and its inbox ...")
     async with (
         EmbeddedTansu() as broker,
-        MailSink(output / "mail", bounce_prefix="bounce-") as sink,
+        MailSink(output / "mail") as sink,
+        Inbox(output / "mail") as inbox,
     ):
         await _create_topics(broker.bootstrap_servers)
-        environment = {
-            "LIFECYCLE_APP_ID": "lifecycle-demo",
-            "LIFECYCLE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "LIFECYCLE_KAFKA_SESSION_TIMEOUT_SECONDS": "6",
-            "LIFECYCLE_PARTITIONS": "4",
-            "LIFECYCLE_TICK_INTERVAL_SECONDS": "1",
-            "LIFECYCLE_SMTP_HOST": "127.0.0.1",
-            "LIFECYCLE_SMTP_PORT": str(sink.port),
-            "LIFECYCLE_MAIL_FROM": "Demo Shop <hello@demo-shop.example>",
-            "LIFECYCLE_CAMPAIGN__SHOP__NAME": "Demo Shop",
-            "LIFECYCLE_CAMPAIGN__SHOP__URL": "https://demo-shop.example",
-            "LIFECYCLE_CAMPAIGNS_DIR": str(campaigns),
-            "LIFECYCLE_DATA_DIR": str(output / "worker-data"),
-            "LIFECYCLE_UNSUBSCRIBE_SECRET": secrets.token_urlsafe(32),
-            # The demo plays 120 days of history in a minute and wants to see every email
-            # it decides; a real deployment keeps the default and does not send stale ones.
-            "LIFECYCLE_MAX_SEND_DELAY_HOURS": "0",
-        }
-        worker = WorkerProcess(environment, output / "worker.log")
+        worker = WorkerProcess(
+            _worker_environment(broker.bootstrap_servers, sink.port, campaigns_dir, output),
+            output / "worker.log",
+        )
         _say(f"Starting the worker (log: {worker.log_path}) ...")
         await worker.start(ready_within=args.timeout)
+        _say(f"Inbox (while the demo runs): {inbox.url}")
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, linger_ms=2)
+        await producer.start()
+        deadline = time.monotonic() + args.timeout
         try:
-            now = datetime.now(UTC)
-            traffic = generate(now, args.customers)
-            _say(
-                f"Producing {len(traffic)} shop events for {args.customers} customers"
-                f" and {len(_BROKEN)} broken records ..."
-            )
-            # Sign-ups first, as a live shop's would come well before its orders; the rest
-            # after, so a customer's first order never overtakes their sign-up.
-            signups = [t for t in traffic if t.event["type"] == "customer.signed_up"]
-            await _produce(broker.bootstrap_servers, signups, broken=False)
-            await worker.wait_metric(
-                "lifecycle_events_processed_total", lambda v: v >= len(signups), within=args.timeout
-            )
-            rest = [t for t in traffic if t.event["type"] != "customer.signed_up"]
-            await _produce(broker.bootstrap_servers, rest, broken=True)
-            await _settle(
-                worker, expected_events=len(traffic), broken=len(_BROKEN), within=args.timeout
-            )
+            tick_partitions = {
+                name: len(await producer.partitions_for(name) or ())
+                for name in (topics.customer_events, topics.outbox_retry)
+            }
+            simulation = _Simulation(worker, producer, tick_partitions, deadline)
+            with (output / "history.jsonl").open("w", encoding="utf-8") as history:
+                await simulation.run(shop, responses, sink, history, Progress(shop.slots))
             metrics = await worker.metrics()
         finally:
+            await producer.stop()
             await worker.stop()
-    _report(metrics, sink.stored, output, worker, time.monotonic() - started)
+        from streams.campaign_loading import campaign_infos
+        from streams.counters import read_counters
+
+        totals = await asyncio.wait_for(
+            read_counters(broker.bootstrap_servers, topics.counters), timeout=60
+        )
+        report = build_report(totals, campaign_infos(campaign_set), "month")
+        (output / "report.html").write_text(render_html(report), encoding="utf-8")
+        (output / "report.json").write_text(
+            json.dumps(report_data(report), indent=2, ensure_ascii=False), encoding="utf-8"
+        )
+        (output / "simulation.json").write_text(
+            json.dumps(
+                {
+                    "seed": args.seed,
+                    "customers": args.customers,
+                    "days": args.days,
+                    "start": start.isoformat(),
+                    "end": shop.day_start(args.days).isoformat(),
+                    "events": simulation.events,
+                    "emails_read": responses.read,
+                    "orders_caused_by_email": responses.orders,
+                    "campaigns": str(campaigns_dir),
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
+        _say("")
+        sys.stdout.write(render_text(report))
+        _summary(metrics, sink.stored, output, worker, inbox, responses, time.monotonic() - started)
+        if args.keep_open:
+            _say(f"\nThe inbox stays open at {inbox.url} (Ctrl-C to stop).")
+            await asyncio.Event().wait()
     return 0
+
+
+class _Simulation:
+    def __init__(
+        self,
+        worker: WorkerProcess,
+        producer: AIOKafkaProducer,
+        tick_partitions: dict[str, int],
+        deadline: float,
+    ) -> None:
+        self.worker = worker
+        self.producer = producer
+        self.tick_partitions = tick_partitions
+        self.deadline = deadline
+        self.events = 0
+        self.ticks = 0
+        self.metrics: dict[str, float] = {}
+
+    async def run(
+        self,
+        shop: Shop,
+        responses: Responses,
+        sink: MailSink,
+        history: Any,
+        progress: Progress,
+    ) -> None:
+        read = 0
+        broken = len(_BROKEN)
+        for slot in range(shop.slots + 1):
+            planned = shop.slot(slot) if slot < shop.slots else []
+            pending = [
+                await self.producer.send(
+                    _SOURCE_TOPICS[p.topic],
+                    json.dumps(p.event).encode(),
+                    key=None if p.key is None else p.key.encode(),
+                )
+                for p in planned
+            ]
+            if slot == 0:
+                pending += [await self.producer.send(t, v, key=b"broken") for t, v in _BROKEN]
+            await asyncio.gather(*pending)
+            history.writelines(json.dumps(p.event, ensure_ascii=False) + "\n" for p in planned)
+            self.events += len(planned)
+            # This slot's events, the previous slot's ticks, every email decided so far.
+            await self._until(
+                lambda m: (
+                    _handled(m) >= self.events
+                    and _total(m, "lifecycle_events_dead_lettered_total") >= broken
+                    and _total(m, "lifecycle_ticks_total") >= self.ticks
+                    and _delivered(m)
+                ),
+                f"slot {slot}",
+            )
+            arrived = sink.stored[read:]
+            read += len(arrived)
+            if slot == shop.slots:
+                break
+            end = shop.slot_end(slot)
+            # Answers go after the slots already produced (Shop.frozen), so after ``end``.
+            responses.read_emails(arrived, end)
+            # After this slot's events (processed), before or after the next slot's: a tick
+            # never overtakes an earlier event, and decisions do not depend on when it comes.
+            await self._tick(end)
+            progress.update(
+                slot,
+                date.fromordinal(end.toordinal() - 1),
+                events=self.events,
+                emails=int(_total(self.metrics, "lifecycle_emails_sent_total")),
+                dead=int(_total(self.metrics, "lifecycle_events_dead_lettered_total")),
+            )
+
+    async def _tick(self, at: datetime) -> None:
+        value = encode_tick(at)
+        pending = []
+        for topic, count in self.tick_partitions.items():
+            for partition in range(count):
+                pending.append(
+                    await self.producer.send(topic, value, key=_TICK_KEY, partition=partition)
+                )
+        await asyncio.gather(*pending)
+        self.ticks += self.tick_partitions[TopicSettings().customer_events]
+
+    async def _until(self, done: Callable[[dict[str, float]], bool], what: str) -> None:
+        async def probe() -> dict[str, float]:
+            self.metrics = await self.worker.totals(_WATCHED)
+            return self.metrics
+
+        within = max(self.deadline - time.monotonic(), 1.0)
+        try:
+            # Each probe is a /metrics scrape the worker renders: often enough to keep the
+            # simulation moving, rarely enough not to slow the worker down.
+            await wait_for(probe, done, within=within, interval=0.1, what=what)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\n--- worker log ---\n{self.worker.log_tail()}") from None
+
+
+#: The samples the simulation waits on (see _handled and _delivered).
+_WATCHED = frozenset(
+    {
+        "lifecycle_events_processed_total",
+        "lifecycle_events_duplicate_total",
+        "lifecycle_events_dead_lettered_total",
+        "lifecycle_ticks_total",
+        "lifecycle_outbox_published_total",
+        "lifecycle_emails_sent_total",
+        "lifecycle_emails_skipped_duplicate_total",
+        "lifecycle_emails_dead_lettered_total",
+        "lifecycle_emails_expired_total",
+    }
+)
+
+
+def _handled(metrics: dict[str, float]) -> float:
+    return _total(metrics, "lifecycle_events_processed_total") + _total(
+        metrics, "lifecycle_events_duplicate_total"
+    )
+
+
+def _delivered(metrics: dict[str, float]) -> bool:
+    published = _total(metrics, "lifecycle_outbox_published_total")
+    delivered = (
+        _total(metrics, "lifecycle_emails_sent_total")
+        + _total(metrics, "lifecycle_emails_skipped_duplicate_total")
+        + _total(metrics, "lifecycle_emails_dead_lettered_total")
+        + _total(metrics, "lifecycle_emails_expired_total")
+    )
+    return delivered >= published
+
+
+def _worker_environment(
+    bootstrap_servers: str, smtp_port: int, campaigns: Path, output: Path
+) -> dict[str, str]:
+    return {
+        "LIFECYCLE_APP_ID": "lifecycle-demo",
+        "LIFECYCLE_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+        "LIFECYCLE_KAFKA_SESSION_TIMEOUT_SECONDS": "6",
+        "LIFECYCLE_PARTITIONS": "4",
+        # The simulation sends the ticks: simulated time, not the wall clock's.
+        "LIFECYCLE_TICKER": "external",
+        "LIFECYCLE_COUNTERS_FLUSH_SECONDS": "1",
+        "LIFECYCLE_SMTP_HOST": "127.0.0.1",
+        "LIFECYCLE_SMTP_PORT": str(smtp_port),
+        "LIFECYCLE_SMTP_RATE_LIMIT_PER_SECOND": "100000",
+        "LIFECYCLE_MAIL_FROM": "Demo Shop <hello@demo-shop.example>",
+        "LIFECYCLE_CAMPAIGN__SHOP__NAME": "Demo Shop",
+        "LIFECYCLE_CAMPAIGN__SHOP__URL": "https://demo-shop.example",
+        "LIFECYCLE_CAMPAIGNS_DIR": str(campaigns),
+        "LIFECYCLE_DATA_DIR": str(output / "worker-data"),
+        "LIFECYCLE_UNSUBSCRIBE_SECRET": secrets.token_urlsafe(32),
+        # Simulated days pass in a fraction of a second: an email decided "months ago" by
+        # the wall clock is today's by the simulation's, so none may expire as stale.
+        "LIFECYCLE_MAX_SEND_DELAY_HOURS": "0",
+    }
 
 
 def _clean(output: Path) -> None:
@@ -130,7 +355,8 @@ def _clean(output: Path) -> None:
     for old in (output / "mail").glob("*.eml"):
         old.unlink()
     shutil.rmtree(output / "worker-data", ignore_errors=True)
-    (output / "worker.log").unlink(missing_ok=True)
+    for name in ("worker.log", "history.jsonl", "report.html", "report.json", "simulation.json"):
+        (output / name).unlink(missing_ok=True)
     output.mkdir(parents=True, exist_ok=True)
 
 
@@ -143,105 +369,28 @@ async def _create_topics(bootstrap_servers: str) -> None:
         await admin.close()
 
 
-async def _produce(bootstrap_servers: str, traffic: list[Traffic], *, broken: bool) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, linger_ms=5)
-    await producer.start()
-    try:
-        pending = [
-            await producer.send(
-                _SOURCE_TOPICS[item.topic],
-                json.dumps(item.event).encode(),
-                key=None if item.key is None else item.key.encode(),
-            )
-            for item in traffic
-        ]
-        if broken:
-            pending += [await producer.send(t, value, key=b"broken") for t, value in _BROKEN]
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
-
-
-def _total(metrics: dict[str, float], name: str) -> float:
-    return sum(v for k, v in metrics.items() if k.split("{")[0] == name)
-
-
-async def _settle(
-    worker: WorkerProcess, *, expected_events: int, broken: int, within: float
-) -> None:
-    """Wait until every event was handled and the outbox is drained, and stays so."""
-
-    async def progress() -> tuple[float, ...]:
-        m = await worker.metrics()
-        handled = _total(m, "lifecycle_events_processed_total") + _total(
-            m, "lifecycle_events_duplicate_total"
-        )
-        dead = _total(m, "lifecycle_events_dead_lettered_total")
-        published = _total(m, "lifecycle_outbox_published_total")
-        delivered = (
-            _total(m, "lifecycle_emails_sent_total")
-            + _total(m, "lifecycle_emails_skipped_duplicate_total")
-            + _total(m, "lifecycle_emails_dead_lettered_total")
-        )
-        return handled, dead, published, delivered
-
-    last: tuple[float, ...] = ()
-    stable_since = time.monotonic()
-
-    def settled(now: tuple[float, ...]) -> bool:
-        nonlocal last, stable_since
-        if now != last:
-            last, stable_since = now, time.monotonic()
-        handled, dead, published, delivered = now
-        done = handled >= expected_events and dead >= broken and delivered >= published
-        return done and time.monotonic() - stable_since >= 3.0
-
-    _say("Waiting for the worker to process the traffic and deliver the emails ...")
-    await wait_for(
-        progress, settled, within=within, interval=0.5, what="the demo traffic to settle"
-    )
-
-
-def _report(
+def _summary(
     metrics: dict[str, float],
     stored: list[Path],
     output: Path,
     worker: WorkerProcess,
+    inbox: Inbox,
+    responses: Responses,
     seconds: float,
 ) -> None:
-    def by(name: str, label: str) -> Counter[str]:
-        counts: Counter[str] = Counter()
-        for key, value in metrics.items():
-            if key.split("{")[0] == name and f'{label}="' in key:
-                counts[key.split(f'{label}="')[1].split('"')[0]] += int(value)
-        return counts
-
-    lines = ["", f"Demo finished in {seconds:.0f} s.", "", "Events processed by type:"]
-    lines += [
-        f"  {k:<26} {v}" for k, v in sorted(by("lifecycle_events_processed_total", "type").items())
-    ]
-    lines += ["", "Signals:"]
-    lines += [f"  {k:<26} {v}" for k, v in sorted(by("lifecycle_signals_total", "signal").items())]
-    decisions = by("lifecycle_campaign_decisions_total", "outcome")
-    if decisions:
-        lines += ["", "Campaign decisions by outcome:"]
-        lines += [f"  {k:<26} {v}" for k, v in sorted(decisions.items())]
-    lines += ["", "Emails sent by campaign:"]
-    sent = by("lifecycle_emails_sent_total", "campaign")
-    lines += [f"  {k:<26} {v}" for k, v in sorted(sent.items())] or ["  (none)"]
+    sent = int(_total(metrics, "lifecycle_emails_sent_total"))
     dead = int(_total(metrics, "lifecycle_events_dead_lettered_total"))
-    bounced = int(_total(metrics, "lifecycle_emails_dead_lettered_total"))
-    suppressed = int(_total(metrics, "lifecycle_addresses_suppressed_total"))
-    lines += [
+    lines = [
         "",
+        f"Demo finished in {seconds:.0f} s: {int(_handled(metrics)):,} events processed,"
+        f" {sent:,} emails sent, {responses.orders:,} orders placed in answer to an email.",
         f"Broken records sent to the dead-letter topic: {dead}",
-        f"Emails refused by the server and dead-lettered: {bounced}"
-        f" ({suppressed} hard bounces reported to the engine, which stops marketing mail to them)",
         "",
-        f"{len(stored)} emails are in {output / 'mail'}",
+        f"{len(stored)} emails are in {output / 'mail'} (open any .eml file in a mail client)",
+        f"Report: {output / 'report.html'} (and report.json)",
+        f"History of every event: {output / 'history.jsonl'}"
+        f" (lifecycle replay {output / 'history.jsonl'} decides the same)",
+        f"Inbox: {inbox.url} (up while the demo runs; --keep-open keeps it)",
+        f"Worker log: {worker.log_path}",
     ]
-    lines += [f"  {path.name}" for path in sorted(stored)[:5]]
-    if len(stored) > 5:
-        lines.append(f"  ... and {len(stored) - 5} more (open any .eml file in a mail client)")
-    lines.append(f"Worker log: {worker.log_path}")
     _say("\n".join(lines))

@@ -142,6 +142,30 @@ class WorkerProcess:
                 samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
         return samples
 
+    async def totals(self, names: frozenset[str]) -> dict[str, float]:
+        """The sum over all labels of each sample name in ``names`` (absent: 0).
+
+        A line filter instead of the exposition parser: cheap enough to poll many times
+        a second without the poller's own CPU slowing the worker beside it."""
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{self.base_url}/metrics") as response,
+        ):
+            text = await response.text()
+        sums = dict.fromkeys(names, 0.0)
+        for line in text.splitlines():
+            if not line or line[0] == "#":
+                continue
+            name, _, rest = line.partition("{")
+            if "{" not in line:
+                name, _, rest = line.partition(" ")
+            if name in sums:
+                try:
+                    sums[name] += float(rest.rsplit(" ", 1)[-1])
+                except ValueError:
+                    continue
+        return sums
+
     async def metric(self, name: str, **labels: str) -> float:
         """Sum of the samples of ``name`` whose labels include ``labels``."""
         total = 0.0

@@ -1,47 +1,148 @@
-"""``lifecycle demo`` end to end on the embedded Tansu broker, as a new user runs it."""
+"""``lifecycle demo`` end to end on the embedded Tansu broker, as a new user runs it: a short
+simulation (fewer customers and days), the report's uplift and split check, the emails on
+disk against the report's counts, ``lifecycle replay`` of the history deciding the same
+emails, and the inbox page in headless Chromium while ``--keep-open`` holds it up."""
 
 from __future__ import annotations
 
 import email
+import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import threading
 from email import policy
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.e2e, pytest.mark.tansu]
+from tests.e2e.test_report_html import chromium, console_messages
+
+pytestmark = [pytest.mark.e2e, pytest.mark.tansu, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_demo_runs_on_tansu_ends_by_itself_and_leaves_emails(tmp_path: Path) -> None:
-    output = tmp_path / "demo"
+def _run_demo(output: Path, cwd: Path) -> tuple[subprocess.Popen[str], list[str], str]:
+    """Start the demo with ``--keep-open``; return it once the inbox line is printed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFECYCLE_", "KAFKA_"))}
-    result = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "demo", "--customers", "21", "--output", str(output)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "demo", "--customers", "500", "--days", "66",
+         "--output", str(output), "--keep-open", "--timeout", "200"],
+        cwd=cwd,
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    out = result.stdout
-    assert "Tansu" in out
-    assert "Broken records sent to the dead-letter topic: 3" in out
-    stored = sorted((output / "mail").glob("*.eml"))
-    assert f"{len(stored)} emails are in {output / 'mail'}" in out
-    assert len(stored) >= 21  # at least a welcome or a thank-you each
-    campaigns = set()
-    for path in stored:
-        message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
-        assert message["Message-ID"].strip("<>") in path.name
-        assert message.get_body(("plain",)) is not None
-        assert message.get_body(("html",)) is not None
-        campaigns.add(message["Subject"])
-    assert len(campaigns) >= 5  # several different campaigns spoke
-    assert "welcome" in out
-    assert "thank-you-first-order" in out
+    )  # fmt: skip
+    watchdog = threading.Timer(240, demo.kill)
+    watchdog.start()
+    lines: list[str] = []
+    assert demo.stdout is not None
+    try:
+        for line in demo.stdout:
+            lines.append(line)
+            found = re.search(r"inbox stays open at (http://\S+) ", line)
+            if found:
+                return demo, lines, found.group(1)
+    finally:
+        watchdog.cancel()
+    demo.wait()
+    pytest.fail(f"the demo ended ({demo.returncode}) without an open inbox:\n{''.join(lines)}")
+
+
+def _winback(report: dict[str, Any]) -> dict[str, Any]:
+    [winback] = [c for c in report["campaigns"] if c["campaign"] == "winback"]
+    return winback
+
+
+def test_demo_simulates_a_shop_reports_uplift_and_serves_its_inbox(tmp_path: Path) -> None:
+    output = tmp_path / "demo"
+    demo, lines, inbox = _run_demo(output, cwd=tmp_path)  # outside the repository
+    try:
+        out = "".join(lines)
+        assert "Tansu" in out
+        assert "shipped example campaigns" in out
+        # Progress: plain lines when stdout is not a terminal.
+        assert re.search(
+            r"simulated 2026-\d\d-\d\d .* events/s .* emails sent .* dead letters", out
+        )
+        assert "Broken records sent to the dead-letter topic: 3" in out
+
+        # The printed report: per campaign and variant, uplift with intervals and a verdict.
+        assert "Campaign results" in out
+        assert "Variants against control" in out
+        assert re.search(r"split against the configured shares: p [\d.]+, no mismatch", out)
+        assert "Retention by month" in out
+
+        report = json.loads((output / "report.json").read_text())
+        winback = _winback(report)
+        arms = {arm["arm"]: arm for arm in winback["arms"]}
+        assert set(arms) == {"control", "gentle", "discount"}
+        assert arms["control"]["messaged"] == 0
+        assert arms["control"]["entries"] > 0
+        assert arms["control"]["emails"] == {}
+        experiment = winback["experiment"]
+        assert experiment["sample_ratio"]["mismatch"] is False
+        for comparison in experiment["comparisons"]:
+            assert comparison["absolute_uplift"] is not None
+            interval = comparison["absolute_interval"]
+            assert interval["low"] <= comparison["absolute_uplift"] <= interval["high"]
+            assert comparison["verdict"]
+        # The response model gives treated customers a reason to come back; the holdout none.
+        treated = [arms[v]["conversion_rate"] for v in ("gentle", "discount")]
+        assert max(treated) > arms["control"]["conversion_rate"]
+        assert (output / "report.html").read_text().startswith("<!")
+
+        # The emails on disk are the emails the report counts.
+        stored = sorted((output / "mail").glob("*.eml"))
+        counted = sum(sum(a["emails"].values()) for c in report["campaigns"] for a in c["arms"])
+        assert len(stored) == counted > 500
+        assert f"{len(stored)} emails are in {output / 'mail'}" in out
+        on_disk = set()
+        for path in stored:
+            message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+            assert message.get_body(("plain",)) is not None
+            assert message.get_body(("html",)) is not None
+            on_disk.add(message["Message-ID"])
+
+        # Replaying the history decides exactly the emails the worker sent.
+        simulation = json.loads((output / "simulation.json").read_text())
+        replay = subprocess.run(
+            [sys.executable, "-m", "streams.cli", "replay", str(output / "history.jsonl"),
+             "--campaigns", simulation["campaigns"], "--until", simulation["end"]],
+            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert replay.returncode == 0, replay.stderr[-2000:]
+        decided = {
+            record["message_id"]
+            for record in map(json.loads, replay.stdout.splitlines())
+            if record["kind"] == "decision" and record.get("message_id")
+        }
+        assert decided == on_disk
+
+        # The inbox while the demo keeps it open: the list, then one message's parts.
+        listing = chromium(tmp_path, "--dump-dom", inbox)
+        assert listing.returncode == 0, listing.stderr[-2000:]
+        assert console_messages(listing.stderr) == []
+        assert f"{len(stored)} messages in" in listing.stdout
+        links = re.findall(r'href="/m/([^"/]+\.eml)"', listing.stdout)
+        assert len(links) >= 100
+        page = chromium(tmp_path, "--dump-dom", f"{inbox}m/{links[0]}")
+        assert page.returncode == 0, page.stderr[-2000:]
+        assert console_messages(page.stderr) == []
+        assert "<iframe sandbox" in page.stdout
+        assert "srcdoc=" in page.stdout
+        assert "<pre>" in page.stdout
+        assert "Message-ID" in page.stdout
+    finally:
+        demo.send_signal(signal.SIGINT)
+        try:
+            demo.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode in (0, 130)

@@ -47,11 +47,23 @@ def test_a_tick_that_is_not_positive_is_a_one_line_error(
     assert "Traceback" not in err
 
 
-def test_a_missing_default_campaigns_directory_is_a_one_line_error(
+def test_without_a_campaigns_directory_the_shipped_campaigns_are_replayed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # outside the repository: no ./campaigns
     monkeypatch.delenv("LIFECYCLE_CAMPAIGNS_DIR", raising=False)
+    status = main(["replay", str(_history(tmp_path))])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "shipped example campaigns" in captured.err
+    assert '"kind": "decision"' in captured.out
+
+
+def test_a_missing_configured_campaigns_directory_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LIFECYCLE_CAMPAIGNS_DIR", str(tmp_path / "nowhere"))
     status = main(["replay", str(_history(tmp_path))])
     err = capsys.readouterr().err
     assert status == 2
