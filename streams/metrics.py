@@ -110,5 +110,18 @@ class WorkerMetrics:
             registry=r,
         )
 
+        self.backfill_behind = Gauge(
+            "lifecycle_backfill_records_behind",
+            "Records not yet committed on this worker's partitions of each source topic.",
+            ["topic"],
+            registry=r,
+        )
+        self.backfill_eta = Gauge(
+            "lifecycle_backfill_eta_seconds",
+            "Estimated seconds until the source topics are caught up (0: caught up;"
+            " -1: not falling).",
+            registry=r,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
