@@ -226,8 +226,13 @@ def _register_timers(worker: Worker) -> None:
         lag.measure(app.consumer, app.monitor.tp_committed_offsets)
 
     app.timer(lag.interval_seconds, name=lag.name)(measure_lag)
+    # The engine's own topic too: ingest re-keys far faster than the engine applies, so
+    # the shop topics alone would read "caught up" long before the worker is.
+    topics = worker.settings.topics
     backfill = BackfillProgress(
-        worker.settings.topics.sources, worker.metrics.backfill_behind, worker.metrics.backfill_eta
+        (*topics.sources, topics.customer_events),
+        worker.metrics.backfill_behind,
+        worker.metrics.backfill_eta,
     )
 
     async def measure_backfill() -> None:

@@ -112,7 +112,8 @@ class WorkerMetrics:
 
         self.backfill_behind = Gauge(
             "lifecycle_backfill_records_behind",
-            "Records not yet committed on this worker's partitions of each source topic.",
+            "Records not yet committed on this worker's partitions of each source topic"
+            " and of the customer-events topic.",
             ["topic"],
             registry=r,
         )

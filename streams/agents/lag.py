@@ -59,10 +59,11 @@ PROGRESS_LOG_SECONDS = 30.0
 
 
 class BackfillProgress:
-    """Records behind on the shop's source topics, and when the worker will have caught up.
+    """Records behind on the shop's source topics (and the engine's own topic), and when
+    the worker will have caught up.
 
     Behind = high watermark minus committed offset, summed over this worker's partitions
-    of each source topic (the same public figures as :class:`LagGauge`). The catch-up rate
+    of each of ``sources`` (the same public figures as :class:`LagGauge`). The catch-up rate
     is the fall of that sum between two measurements, smoothed; the estimate is the sum
     over that rate, or -1 while the sum is not falling (producers as fast as the worker,
     or a stall) and before the first measurement. Logged every

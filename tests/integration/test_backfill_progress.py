@@ -1,6 +1,6 @@
 """A worker started on topics with history reports its backfill on /metrics: records
-behind per shop topic (on its own partitions) down to zero, and the estimate at 0 once
-caught up (it reads -1 until first measured)."""
+behind per shop topic and on the engine's topic (on its own partitions) down to zero, and
+the estimate at 0 once caught up (it reads -1 until first measured)."""
 
 from __future__ import annotations
 
@@ -36,5 +36,7 @@ async def test_records_behind_fall_to_zero_per_source_topic_and_the_estimate_to_
         for key, value in samples.items()
         if key.startswith("lifecycle_backfill_records_behind{")
     }
-    sources = {env.topic(t) for t in ("customers", "orders", "logins", "support")}
+    sources = {
+        env.topic(t) for t in ("customers", "orders", "logins", "support", "customer_events")
+    }
     assert behind == {f'lifecycle_backfill_records_behind{{topic="{t}"}}': 0 for t in sources}
