@@ -2,7 +2,9 @@
 
 Only facts that cannot be derived from other fields are stored; rates, scores and
 "days since" figures are computed from the state and a ``now`` in
-:mod:`lifecycle.customer.attributes`. The serialized form is compact JSON without defaults.
+:mod:`lifecycle.customer.attributes`. The serialized form is compact JSON without defaults,
+deflated against a fixed dictionary (:mod:`lifecycle.state_codec`); plain JSON written by
+earlier versions still decodes.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal, NamedTuple
 
+from lifecycle.state_codec import stored_form, stored_json
 from lifecycle.values import FrozenModel
 
 __all__ = [
@@ -205,8 +208,8 @@ class CustomerState(FrozenModel):
         return cls(customer_id=customer_id)
 
     def to_bytes(self) -> bytes:
-        return self.model_dump_json(exclude_defaults=True).encode()
+        return stored_form(self.model_dump_json(exclude_defaults=True).encode())
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> CustomerState:
-        return cls.model_validate_json(raw)
+        return cls.model_validate_json(stored_json(raw))

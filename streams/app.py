@@ -8,13 +8,22 @@ one.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 import faust
 
 from lifecycle.campaigns import CampaignSet
 from lifecycle.processing import Engine
-from streams.agents import EngineAgent, IngestAgent, LagGauge, OutboxAgent, RetryAgent, Ticker
+from streams.agents import (
+    BackfillProgress,
+    EngineAgent,
+    IngestAgent,
+    LagGauge,
+    OutboxAgent,
+    RetryAgent,
+    Ticker,
+)
 from streams.counters import CounterStore, Journal
 from streams.dead_letter import DeadLetters
 from streams.delivery import Delivery, FaustLedger, SmtpSender
@@ -230,6 +239,20 @@ def _register_timers(worker: Worker) -> None:
         lag.measure(app.consumer, app.monitor.tp_committed_offsets)
 
     app.timer(lag.interval_seconds, name=lag.name)(measure_lag)
+    # The engine's own topic too: ingest re-keys far faster than the engine applies, so
+    # the shop topics alone would read "caught up" long before the worker is.
+    topics = worker.settings.topics
+    backfill = BackfillProgress(
+        (*topics.sources, topics.customer_events),
+        worker.metrics.backfill_behind,
+        worker.metrics.backfill_eta,
+    )
+
+    async def measure_backfill() -> None:
+        now = asyncio.get_running_loop().time()
+        backfill.measure(app.consumer, app.monitor.tp_committed_offsets, now)
+
+    app.timer(lag.interval_seconds, name=backfill.name)(measure_backfill)
 
     async def observe_health() -> None:
         worker.health.observe(app.consumer, app.monitor.tp_committed_offsets)

@@ -167,6 +167,18 @@ class WorkerMetrics:
             DECISION_TO_ACCEPT_BUCKETS,
         )
 
+        self.backfill_behind = self._gauge(
+            "lifecycle_backfill_records_behind",
+            "Records not yet committed on this worker's partitions of each source topic"
+            " and of the customer-events topic.",
+            ["topic"],
+        )
+        self.backfill_eta = self._gauge(
+            "lifecycle_backfill_eta_seconds",
+            "Estimated seconds until the source topics are caught up (0: caught up;"
+            " -1: not falling).",
+        )
+
     def _counter(self, name: str, help: str, labels: Sequence[str] = ()) -> Counter:
         self.specs.append(MetricSpec(f"{name}_total", "counter", tuple(labels), help))
         return Counter(name, help, labels, registry=self.registry)

@@ -2,14 +2,15 @@
 
 Ingest (one agent per shop topic: decode, validate, re-key by customer), the engine (state,
 due index, outbox and counters per customer), delivery (outbox and retry records to SMTP),
-the ticker (time as a record on every partition) and the consumer-lag gauge.
+the ticker (time as a record on every partition), the consumer-lag gauge and the backfill
+progress.
 :mod:`streams.app` creates them and registers their ``run`` (or timer) with Faust.
 """
 
 from streams.agents.delivery import OutboxAgent, RetryAgent
 from streams.agents.engine import EngineAgent
 from streams.agents.ingest import IngestAgent
-from streams.agents.lag import LagGauge
+from streams.agents.lag import BackfillProgress, LagGauge
 from streams.agents.ticker import Ticker
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "OutboxAgent",
     "RetryAgent",
     # Timers
+    "BackfillProgress",
     "LagGauge",
     "Ticker",
 ]

@@ -45,6 +45,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from faust.types import TopicT
 
 from lifecycle.measurement import CounterKey, Number, Totals, expand, journal_of
+from lifecycle.state_codec import stored_json
 from streams.counters.codec import (
     CounterRecord,
     MarkerRecord,
@@ -238,7 +239,9 @@ def expand_record(value: bytes | None) -> list[tuple[CounterKey, Number]]:
     if not value:
         return []
     try:
-        body = json.loads(value)
+        # A state's bytes are deflated JSON (a ledger entry's are plain JSON, which
+        # stored_json() passes through as it is).
+        body = json.loads(stored_json(value))
     except ValueError:
         return []
     facts = body.get("facts") if isinstance(body, dict) else None
