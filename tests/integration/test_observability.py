@@ -207,12 +207,13 @@ async def test_a_worker_under_traffic_exports_conventional_metrics_and_its_overv
 
     signups, orders = traffic(datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10))
     await kafka_kit.produce(env.topic("customers"), [(e["customer_id"], e) for e in signups])
-    await kafka_kit.produce(env.topic("orders"), [(e["customer_id"], e) for e in orders])
     await kafka_kit.produce(env.topic("logins"), [(b"x", b"not an event")] * NOT_EVENTS)
-
     await worker.wait_metric(
         "lifecycle_campaign_decisions_total", lambda v: v == CUSTOMERS, campaign="signup-ab"
     )
+    # Only then the orders: records of two shop topics have no order between them, and an
+    # order applied before its customer's sign-up keeps that customer out of the audience.
+    await kafka_kit.produce(env.topic("orders"), [(e["customer_id"], e) for e in orders])
     sends = await worker.metric(
         "lifecycle_campaign_decisions_total", campaign="signup-ab", outcome="send"
     )
