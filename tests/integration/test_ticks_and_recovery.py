@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from lifecycle.state_codec import stored_json
 from tests.factories import event_dict
 from tests.support.worker_fixtures import WorkerFactory
 
@@ -60,7 +61,7 @@ async def test_due_customers_are_woken_once_across_a_sigkill_and_restart(
     )
     # ... at its due time: the latest state of each customer was brought up to exactly then.
     changelog = await kafka_kit.read_topic(f"{env.app_id}-customer-state-changelog")
-    latest = {r.key: json.loads(r.value) for r in changelog if r.value}
+    latest = {r.key: json.loads(stored_json(r.value)) for r in changelog if r.value}
     assert len(latest) == CUSTOMERS
     woken = Counter(datetime.fromisoformat(state["clock"]) for state in latest.values())
     assert woken == {signed_up_at + DUE_AFTER: CUSTOMERS}
