@@ -96,7 +96,7 @@ def build_faust_app(settings: Settings) -> faust.App:
     )
     # Faust loses records around rebalances and commits ahead of its table writes; see
     # streams.internals.transport.
-    use_safe_transport(app)
+    use_safe_transport(app, fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms)
     return app
 
 

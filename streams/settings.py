@@ -318,6 +318,10 @@ class Settings(BaseSettings):
     #: Kafka accepts 6-1800 s by default; short means fast failover, and a fast first
     #: join on Tansu, which holds a joining member for half of it.
     kafka_session_timeout_seconds: Annotated[float, Field(ge=1, le=1800)] = 10.0
+    #: How long the broker may hold a fetch while it has no new records (Faust's fixed
+    #: value by default). Each hop of the pipeline (shop topic, customer events, outbox)
+    #: can wait this long when traffic is sparse; lower means less latency, more fetches.
+    kafka_fetch_max_wait_ms: Annotated[int, Field(ge=1, le=30_000)] = 1500
 
     topics: TopicSettings = TopicSettings()
 

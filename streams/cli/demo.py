@@ -27,6 +27,13 @@ def add_parser(subparsers: Any) -> None:
         help="simulated days fed to the broker at a time; a customer has at most one event "
         "per slot, so every customer's events reach the engine in order (default 3)",
     )
+    demo.add_argument(
+        "--fetch-max-wait-ms",
+        type=int,
+        default=50,
+        help="the worker's LIFECYCLE_KAFKA_FETCH_MAX_WAIT_MS: simulated traffic comes in "
+        "bursts, so each idle hop would otherwise wait up to Faust's 1500 ms (default 50)",
+    )
     demo.add_argument("--seed", type=int, default=7, help="the simulation's seed (default 7)")
     demo.add_argument(
         "--start",
@@ -54,8 +61,11 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if min(args.customers, args.days, args.slot_days) < 1:
-        print("lifecycle demo: --customers, --days and --slot-days must be at least 1")
+    if min(args.customers, args.days, args.slot_days, args.fetch_max_wait_ms) < 1:
+        print(
+            "lifecycle demo: --customers, --days, --slot-days and --fetch-max-wait-ms"
+            " must be at least 1"
+        )
         return 2
     from streams.dev import demo_main
 

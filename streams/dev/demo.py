@@ -139,7 +139,9 @@ async def run_demo(args: argparse.Namespace) -> int:
     ):
         await _create_topics(broker.bootstrap_servers)
         worker = WorkerProcess(
-            _worker_environment(broker.bootstrap_servers, sink.port, campaigns_dir, output),
+            _worker_environment(
+                broker.bootstrap_servers, sink.port, campaigns_dir, output, args.fetch_max_wait_ms
+            ),
             output / "worker.log",
         )
         _say(f"Starting the worker (log: {worker.log_path}) ...")
@@ -325,12 +327,15 @@ def _delivered(metrics: dict[str, float]) -> bool:
 
 
 def _worker_environment(
-    bootstrap_servers: str, smtp_port: int, campaigns: Path, output: Path
+    bootstrap_servers: str, smtp_port: int, campaigns: Path, output: Path, fetch_max_wait_ms: int
 ) -> dict[str, str]:
     return {
         "LIFECYCLE_APP_ID": "lifecycle-demo",
         "LIFECYCLE_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
         "LIFECYCLE_KAFKA_SESSION_TIMEOUT_SECONDS": "6",
+        # Each slot is a burst followed by silence: with Faust's 1500 ms long-poll every hop
+        # (shop topic, customer events, outbox) would wait out a fetch that finds nothing.
+        "LIFECYCLE_KAFKA_FETCH_MAX_WAIT_MS": str(fetch_max_wait_ms),
         "LIFECYCLE_PARTITIONS": "4",
         # The simulation sends the ticks: simulated time, not the wall clock's.
         "LIFECYCLE_TICKER": "external",

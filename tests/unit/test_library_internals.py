@@ -47,6 +47,24 @@ def test_faust_consumer_fetch_internals() -> None:
     assert aiokafka_driver.Transport.Consumer is consumer
 
 
+@pytest.mark.asyncio
+async def test_faust_consumer_thread_creates_the_consumer_the_fetch_wait_is_set_on() -> None:
+    import aiokafka
+
+    from streams.internals.rebalance_safe_consumer import FAUST_FETCH_MAX_WAIT_MS
+
+    thread = aiokafka_driver.AIOKafkaConsumerThread
+    assert _parameters(thread._create_worker_consumer) == ["self", "transport"]
+    assert _parameters(thread.__init__)[:2] == ["self", "consumer"]
+    # Faust still passes the value we replace, and aiokafka still keeps it here until start().
+    source = inspect.getsource(thread._create_worker_consumer)
+    assert f"fetch_max_wait_ms={FAUST_FETCH_MAX_WAIT_MS}" in source
+    consumer = aiokafka.AIOKafkaConsumer(fetch_max_wait_ms=123)
+    assert consumer._fetch_max_wait_ms == 123
+    assert "self._fetch_max_wait_ms" in inspect.getsource(aiokafka.AIOKafkaConsumer.start)
+    await consumer.stop()  # never started: only closes its client
+
+
 def test_faust_producer_methods_the_draining_producer_overrides() -> None:
     producer = aiokafka_driver.Producer
     assert _parameters(producer.send_soon) == ["self", "fut"]
