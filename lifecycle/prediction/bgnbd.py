@@ -28,9 +28,10 @@ from typing import Annotated, Final
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
-from scipy import optimize, special
+from scipy import special
 
 from lifecycle.exceptions import ModelFitError
+from lifecycle.prediction.log_fit import at_edge, check_converged, minimize_logs
 
 __all__ = [
     "BgNbdParams",
@@ -54,8 +55,6 @@ _FloatArray = npt.NDArray[np.float64]
 # That is far wider than any sane estimate (alpha for daily data of a shop whose customers
 # buy once every few years is in the hundreds), so an estimate that ends on the edge means
 # the likelihood kept improving towards 0 or infinity: the data do not identify it.
-_LOG_BOUND: Final = math.log(1e6)
-_EDGE_MARGIN: Final = 1e-3
 # An estimate whose log has a standard error above this is not a finding but an artefact of
 # where the optimiser stopped on a (nearly) flat likelihood: e^5 is a factor of ~150.
 _MAX_LOG_STANDARD_ERROR: Final = 5.0
@@ -349,25 +348,10 @@ def fit(data: Sequence[CustomerSummary], *, start: BgNbdParams | None = None) ->
         return value, -(weights @ gradient) / customers
 
     x0 = np.log(np.array([start.r, start.alpha, start.a, start.b]))
-    result = optimize.minimize(
-        objective,
-        np.clip(x0, -_LOG_BOUND + 1, _LOG_BOUND - 1),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=[(-_LOG_BOUND, _LOG_BOUND)] * 4,
-        options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9},
-    )
-    estimate = np.asarray(result.x, dtype=np.float64)
-    value = float(result.fun)
-    if not (math.isfinite(value) and np.all(np.isfinite(estimate))):
-        raise ModelFitError(f"the BG/NBD fit did not converge: {result.message}")
+    estimate, value, result = minimize_logs(objective, x0, "BG/NBD")
     _check_interior(estimate)
     _check_identified(_log_parameter_standard_errors(estimate, x, t_x, T, weights))
-    # L-BFGS-B can stop with a line-search warning when it is already at the optimum to
-    # machine precision; what matters is that the gradient there is (near) zero.
-    _, gradient = objective(estimate)
-    if not result.success and float(np.max(np.abs(gradient))) > 1e-5:
-        raise ModelFitError(f"the BG/NBD fit did not converge: {result.message}")
+    check_converged(objective, estimate, result, "BG/NBD")
     r, alpha, a, b = (float(v) for v in np.exp(estimate))
     return FitResult(
         params=BgNbdParams(r=r, alpha=alpha, a=a, b=b),
@@ -389,7 +373,7 @@ def _default_start(
 
 def _check_interior(log_params: _FloatArray) -> None:
     for name, value in zip(_PARAMETER_NAMES, log_params, strict=True):
-        if abs(float(value)) >= _LOG_BOUND - _EDGE_MARGIN:
+        if at_edge(float(value)):
             raise ModelFitError(
                 f"the data do not identify the BG/NBD parameter {name}: its estimate ran to "
                 f"{math.exp(value):.3g}, the edge of the search range"

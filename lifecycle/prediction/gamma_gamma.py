@@ -28,9 +28,10 @@ from typing import Annotated, Final
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
-from scipy import optimize, special
+from scipy import special
 
 from lifecycle.exceptions import ModelFitError
+from lifecycle.prediction.log_fit import at_edge, check_converged, minimize_logs
 
 __all__ = [
     "GammaGammaFit",
@@ -44,8 +45,6 @@ __all__ = [
 
 _Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 _FloatArray = npt.NDArray[np.float64]
-_LOG_BOUND: Final = math.log(1e6)
-_EDGE_MARGIN: Final = 1e-3
 _PARAMETER_NAMES: Final = ("p", "q", "gamma")
 
 
@@ -160,27 +159,14 @@ def fit_gamma_gamma(data: Sequence[SpendSummary]) -> GammaGammaFit:
     # p = q = 2 puts the population mean spend p gamma / (q - 1) at the sample mean.
     mean_spend = float(np.mean(m_x))
     start = np.log(np.array([2.0, 2.0, mean_spend / 2.0]))
-    result = optimize.minimize(
-        objective,
-        np.clip(start, -_LOG_BOUND + 1, _LOG_BOUND - 1),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=[(-_LOG_BOUND, _LOG_BOUND)] * 3,
-        options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9},
-    )
-    estimate = np.asarray(result.x, dtype=np.float64)
-    value = float(result.fun)
-    if not (math.isfinite(value) and np.all(np.isfinite(estimate))):
-        raise ModelFitError(f"the Gamma-Gamma fit did not converge: {result.message}")
+    estimate, value, result = minimize_logs(objective, start, "Gamma-Gamma")
     for name, log_value in zip(_PARAMETER_NAMES, estimate, strict=True):
-        if abs(float(log_value)) >= _LOG_BOUND - _EDGE_MARGIN:
+        if at_edge(float(log_value)):
             raise ModelFitError(
                 f"the data do not identify the Gamma-Gamma parameter {name}: its estimate "
                 f"ran to {math.exp(log_value):.3g}, the edge of the search range"
             )
-    _, gradient = objective(estimate)
-    if not result.success and float(np.max(np.abs(gradient))) > 1e-5:
-        raise ModelFitError(f"the Gamma-Gamma fit did not converge: {result.message}")
+    check_converged(objective, estimate, result, "Gamma-Gamma")
     p, q, gamma = (float(v) for v in np.exp(estimate))
     return GammaGammaFit(
         params=GammaGammaParams(p=p, q=q, gamma=gamma),
