@@ -10,17 +10,7 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry, Gauge
 
 from streams.agents import BackfillProgress
-
-
-class FakeConsumer:
-    def __init__(self, ends: dict[TP, int]) -> None:
-        self.ends = ends
-
-    def assignment(self) -> set[TP]:
-        return set(self.ends)
-
-    def highwater(self, tp: TP) -> int | None:
-        return self.ends.get(tp)
+from tests.support.fake_consumer import FakeConsumer
 
 
 def make() -> tuple[BackfillProgress, CollectorRegistry]:

@@ -8,19 +8,9 @@ import pytest
 from faust.types import TP
 
 from streams.health import Health
+from tests.support.fake_consumer import FakeConsumer
 
 OUTBOX = TP("lifecycle.outbox", 3)
-
-
-class FakeConsumer:
-    def __init__(self, ends: dict[TP, int]) -> None:
-        self.ends = ends
-
-    def assignment(self) -> set[TP]:
-        return set(self.ends)
-
-    def highwater(self, tp: TP) -> int | None:
-        return self.ends.get(tp)
 
 
 class Clock:
