@@ -31,7 +31,7 @@ from streams.health import OBSERVE_INTERVAL_SECONDS, Health
 from streams.internals import use_safe_transport
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
-from streams.tables import RawTableStore, TableStateStore
+from streams.tables import RawTableStore, TableStateStore, WriteBehind
 from streams.topic_admin import METADATA_REFRESH_SECONDS, changelog_topic
 from streams.web import register_routes
 from streams.worker import RawTable, Tables, Topics, Worker
@@ -156,16 +156,21 @@ def _register_agents(worker: Worker) -> None:
         )
         app.agent(topic, name=ingest.name)(watch(ingest.name, ingest.run))
     state_journal, ledger_journal, counters = _counters(worker)
+    write_behind = WriteBehind()
     engine = EngineAgent(
         worker.engine,
-        states=TableStateStore(tables.customer_state, state_journal),
-        due_store=RawTableStore(tables.due_index),
+        states=TableStateStore(tables.customer_state, state_journal, write_behind),
+        due_store=RawTableStore(tables.due_index, write_behind),
+        write_behind=write_behind,
         outbox=topics.outbox,
         counters_ready=lambda partition: counters.ensure_ready(state_journal, partition),
         dead_letters=worker.dead_letters,
         metrics=worker.metrics,
         max_event_bytes=settings.max_event_bytes,
         due_bucket_seconds=settings.due_bucket_seconds,
+        batch_size=settings.engine_batch_size,
+        batch_seconds=settings.engine_batch_seconds,
+        max_send_delay=settings.delivery.max_send_delay,
     )
     app.agent(topics.customer_events, name=engine.name)(watch(engine.name, engine.run))
     delivery = Delivery(

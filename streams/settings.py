@@ -334,6 +334,11 @@ class Settings(BaseSettings):
     #: (the demo's shop simulator drives simulated time this way).
     ticker: Literal["wall", "external"] = "wall"
     due_bucket_seconds: Annotated[int, Field(ge=1, le=86400)] = 60
+    #: The engine takes up to this many records at a time, and waits for the broker once
+    #: per batch (not once per record that sends) before it writes their state.
+    engine_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
+    #: How long the engine waits for a batch to fill: the latency it may add per record.
+    engine_batch_seconds: Annotated[float, Field(gt=0, le=5)] = 0.02
     #: How often each worker publishes its changed counter totals to the counters topic.
     counters_flush_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
 

@@ -51,6 +51,9 @@ class OutboxMessage(BaseModel):
     #: A best-time send: whether the customer's activity chose its time (``optimised``)
     #: or the fallback hour did; None for every other send.
     send_time: Literal["optimised", "fallback"] | None = None
+    #: False: decided before the engine's ``stale_before`` (so long ago that delivery
+    #: will not send it), and not rendered: ``subject``, ``text`` and ``html`` are empty.
+    rendered: bool = True
 
     def to_json_bytes(self) -> bytes:
         return self.model_dump_json().encode()

@@ -57,21 +57,34 @@ class Engine:
         self.campaigns = campaigns
 
     def handle_event(
-        self, state: CustomerState | None, event: Event, allocations: Allocations | None = None
+        self,
+        state: CustomerState | None,
+        event: Event,
+        allocations: Allocations | None = None,
+        *,
+        stale_before: datetime | None = None,
     ) -> Outcome:
-        """``allocations``: the adaptive splits' shares of the customer's partition."""
+        """``allocations``: the adaptive splits' shares of the customer's partition.
+
+        ``stale_before``: sends decided before it are decided as always, but not rendered
+        (delivery expires them); None renders every send."""
         before = state
         state = state or CustomerState.new(event.customer_id)
         previous_due = state.next_due_at
         if is_duplicate(state, event):
             return Outcome(state=state, previous_due=previous_due, duplicate=True)
-        state, signals, outputs = self._advance(state, event.occurred_at, allocations)
+        state, signals, outputs = self._advance(state, event.occurred_at, allocations, stale_before)
         state, applied = apply(state, event, self.config)
         assert state.clock is not None
         reacted: list[JourneyOutput] = []
         if self.campaigns is not None:
             state, reacted = self.campaigns.react(
-                state, state.clock, event=event, signals=applied, allocations=allocations
+                state,
+                state.clock,
+                event=event,
+                signals=applied,
+                allocations=allocations,
+                stale_before=stale_before,
             )
         state = self._reschedule(state)
         all_signals, all_outputs = (*signals, *applied), (*outputs, *reacted)
@@ -81,12 +94,17 @@ class Engine:
         )
 
     def handle_due(
-        self, state: CustomerState, now: datetime, allocations: Allocations | None = None
+        self,
+        state: CustomerState,
+        now: datetime,
+        allocations: Allocations | None = None,
+        *,
+        stale_before: datetime | None = None,
     ) -> Outcome:
         """Run whatever is due for this customer at or before ``now``."""
         previous_due = state.next_due_at
         before = state
-        state, signals, outputs = self._advance(state, now, allocations)
+        state, signals, outputs = self._advance(state, now, allocations, stale_before)
         state = self._reschedule(state)
         state = tally(before, state, signals=signals, outputs=outputs, event=None)
         return Outcome(
@@ -105,7 +123,11 @@ class Engine:
         return state.model_copy(update={"next_due_at": due})
 
     def _advance(
-        self, state: CustomerState, until: datetime, allocations: Allocations | None = None
+        self,
+        state: CustomerState,
+        until: datetime,
+        allocations: Allocations | None = None,
+        stale_before: datetime | None = None,
     ) -> tuple[CustomerState, list[Signal], list[JourneyOutput]]:
         signals: list[Signal] = []
         outputs: list[JourneyOutput] = []
@@ -123,10 +145,15 @@ class Engine:
             if self.campaigns is not None:
                 if fired:
                     state, reacted = self.campaigns.react(
-                        state, at, event=None, signals=fired, allocations=allocations
+                        state,
+                        at,
+                        event=None,
+                        signals=fired,
+                        allocations=allocations,
+                        stale_before=stale_before,
                     )
                     outputs.extend(reacted)
-                state, woke = self.campaigns.wake(state, at)
+                state, woke = self.campaigns.wake(state, at, stale_before)
             signals.extend(fired)
             outputs.extend(woke)
             previous, due = due, self.next_due(state)

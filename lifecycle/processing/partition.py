@@ -59,9 +59,11 @@ class PartitionProcessor:
         #: State reads made for ticks: the cost a tick pays, which must follow the due count.
         self.tick_state_reads = 0
 
-    def on_event(self, event: Event) -> Outcome:
+    def on_event(self, event: Event, *, stale_before: datetime | None = None) -> Outcome:
+        """``stale_before``: see :meth:`Engine.handle_event`."""
         ledger = self.ledger_of(event.customer_id)
-        return self.engine.handle_event(self.states.get(event.customer_id), event, ledger)
+        state = self.states.get(event.customer_id)
+        return self.engine.handle_event(state, event, ledger, stale_before=stale_before)
 
     def due_states(self, now: datetime) -> Iterator[CustomerState]:
         """States of the customers due at or before ``now`` (read through the due index)."""
@@ -81,8 +83,11 @@ class PartitionProcessor:
             if due <= now:
                 yield state
 
-    def on_due(self, state: CustomerState, now: datetime) -> Outcome:
-        return self.engine.handle_due(state, now, self.ledger_of(state.customer_id))
+    def on_due(
+        self, state: CustomerState, now: datetime, *, stale_before: datetime | None = None
+    ) -> Outcome:
+        ledger = self.ledger_of(state.customer_id)
+        return self.engine.handle_due(state, now, ledger, stale_before=stale_before)
 
     def commit(self, outcome: Outcome) -> None:
         if outcome.duplicate:

@@ -1,17 +1,24 @@
 """The engine agent: customer events and ticks in, state and due index written back, outbox out.
 
-Order of effects per customer, so that a crash at any point only repeats work: (1) the
-outbox records are published and acknowledged by the broker, (2) then the state and the
-due index are written to their tables (changelogs). If the worker dies after (1), the
-input is processed again after restart and yields the same messages with the same ids,
-which the delivery ledger drops; it cannot die after (2) without (1) having happened.
+Records come in batches (up to ``batch_size``, or whatever arrived within
+``batch_seconds``). Order of effects per batch, so that a crash at any point only repeats
+work: (1) each record is processed in order, its outbox records handed to the producer
+and its table writes held (:class:`~streams.tables.WriteBehind`: later records of the
+batch read them); (2) once the broker has acknowledged every outbox record of the batch,
+the held writes go to the state and due-index tables (changelogs), in order; (3) Faust
+acks the batch's records. If the worker dies before (2), the batch is processed again
+after restart and yields the same messages with the same ids, which the delivery ledger
+drops; no table says "sent" for a message the outbox may not hold. One wait for the
+broker per batch, instead of one per record that sends, is most of what batching saves.
 
 Whatever handling a record raises, the record is dead-lettered (``invalid`` if it does not
 decode, ``engine_error`` otherwise) and counted in ``lifecycle_events_dead_lettered_total``
 before the stream moves on (see :mod:`streams.agents.failures`). A customer whose stored
 state does not decode fails their events (dead-lettered, the state left as it is); in a
 tick that customer is taken out of the due index and their state dead-lettered, and the
-other due customers go on.
+other due customers go on. If the broker refuses an outbox record, the held state writes
+of that customer in the batch are dropped and the batch's records that changed them are
+dead-lettered (``engine_error``); other customers' writes stand.
 
 Counters ride on (2): the state written carries the facts it counts, and the ``counters_ready``
 callback recovers a partition's totals before its first record in a group generation
@@ -22,10 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from faust.types import Message, StreamT, TopicT
+from faust.streams import Stream
+from faust.types import EventT, Message, StreamT, TopicT
 
 from lifecycle.events import Event
 from lifecycle.exceptions import EventError
@@ -41,12 +51,33 @@ from lifecycle.processing import (
 from lifecycle.state import CustomerState
 from streams.dead_letter import DeadLetters
 from streams.failures import describe, log_failure
+from streams.internals import acting_for
 from streams.metrics import WorkerMetrics
-from streams.tables import TableStateStore, UnreadableState
+from streams.tables import TableStateStore, UnreadableState, WriteBehind
 
 __all__ = ["EngineAgent"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Batch:
+    """What one batch has handed to the producer, and what it has done, by customer."""
+
+    #: Sends decided before this are not rendered (see EngineAgent.max_send_delay).
+    stale_before: datetime | None
+
+    #: (customer, the outbox record's future), in the order produced.
+    published: list[tuple[str, Awaitable[Any]]] = field(default_factory=list)
+    #: The records whose held state writes are the customer's, per customer.
+    records_of: dict[str, list[EventT[Any]]] = field(default_factory=dict)
+    #: (customer, event type) of each event processed, counted once the batch is written.
+    processed: list[tuple[str, str]] = field(default_factory=list)
+
+    def touched(self, customer_id: str, record: EventT[Any]) -> None:
+        records = self.records_of.setdefault(customer_id, [])
+        if not records or records[-1] is not record:
+            records.append(record)
 
 
 class EngineAgent:
@@ -60,17 +91,23 @@ class EngineAgent:
         *,
         states: TableStateStore,
         due_store: BytesStore,
+        write_behind: WriteBehind,
         outbox: TopicT,
         counters_ready: Callable[[int], Awaitable[None]] | None = None,
         dead_letters: DeadLetters,
         metrics: WorkerMetrics,
         max_event_bytes: int,
         due_bucket_seconds: int,
+        batch_size: int = 500,
+        batch_seconds: float = 0.02,
+        max_send_delay: timedelta | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.engine = engine
+        #: Both stores hold their writes in ``write_behind`` while a batch is processed.
         self.states = states
         self.due_store = due_store
+        self.write_behind = write_behind
         self.outbox = outbox
         #: Recovers a partition's counters before its first record (None: no counters).
         self.counters_ready = counters_ready
@@ -78,7 +115,13 @@ class EngineAgent:
         self.metrics = metrics
         self.max_event_bytes = max_event_bytes
         self.due_bucket_seconds = due_bucket_seconds
-        #: Wall clock, for the ticks' delay only (the engine takes time from its records).
+        self.batch_size = batch_size
+        self.batch_seconds = batch_seconds
+        #: Delivery expires a send decided longer ago than this, so the engine does not
+        #: render it (None: every send may go, every send is rendered).
+        self.max_send_delay = max_send_delay
+        #: Wall clock, for the ticks' delay and ``stale_before`` only (the engine takes
+        #: time from its records).
         self.clock = clock
         self._processors: dict[int, PartitionProcessor] = {}
 
@@ -89,57 +132,90 @@ class EngineAgent:
         return self._processors[partition]
 
     async def run(self, stream: StreamT[bytes]) -> None:
-        async for record in stream.events():
-            message = record.message
-            try:
-                item = parse_engine_record(message.value or b"", max_bytes=self.max_event_bytes)
-            except EventError as exc:
-                await self._dead_letter(message, exc.reason, exc.kind)
-                continue
-            except Exception as exc:  # a decoder bug must not drop the record uncounted
-                log_failure(log, f"decoding {_where(message)} failed", exc)
-                await self._dead_letter(
-                    message, f"not an engine record: {describe(exc)}", "invalid"
-                )
-                continue
-            if self.counters_ready is not None:
-                # The partition's counter totals are recovered before its first record.
-                await self.counters_ready(message.partition)
-            try:
-                processor = self.processor(message.partition)
-                if isinstance(item, Tick):
-                    await self._tick(processor, item, message)
-                else:
-                    await self._event(processor, item)
-            except Exception as exc:
-                context = _origin(message)
-                if not isinstance(item, Tick):
-                    context["event_id"] = item.event_id
-                log_failure(log, f"engine failed on {_where(message)}", exc, context=context)
-                await self._dead_letter(message, f"engine error: {describe(exc)}", "engine_error")
+        # ``take_events`` is public on faust's Stream, but missing from its StreamT type.
+        batches = cast("Stream[bytes]", stream).take_events(
+            self.batch_size, within=self.batch_seconds
+        )
+        async for records in batches:
+            await self.process_batch(records)
 
-    async def _event(self, processor: PartitionProcessor, event: Event) -> None:
-        outcome = processor.on_event(event)
+    async def process_batch(self, records: Sequence[EventT[Any]]) -> None:
+        """Process ``records`` in order, then write their tables (see the module docstring).
+
+        Faust acks the records when this returns."""
+        batch = _Batch(stale_before=self._stale_before())
+        behind = self.write_behind
+        behind.begin()
+        try:
+            for record in records:
+                behind.working_for(record)
+                with acting_for(record):
+                    await self._record(record, batch)
+            await self._settle(batch)
+        finally:
+            behind.end()
+
+    def _stale_before(self) -> datetime | None:
+        """Sends decided before this are older than delivery's maximum delay already."""
+        if self.max_send_delay is None:
+            return None
+        return self.clock() - self.max_send_delay
+
+    async def _record(self, record: EventT[Any], batch: _Batch) -> None:
+        message = record.message
+        try:
+            item = parse_engine_record(message.value or b"", max_bytes=self.max_event_bytes)
+        except EventError as exc:
+            await self._dead_letter(message, exc.reason, exc.kind)
+            return
+        except Exception as exc:  # a decoder bug must not drop the record uncounted
+            log_failure(log, f"decoding {_where(message)} failed", exc)
+            await self._dead_letter(message, f"not an engine record: {describe(exc)}", "invalid")
+            return
+        if self.counters_ready is not None:
+            # The partition's counter totals are recovered before its first record.
+            await self.counters_ready(message.partition)
+        try:
+            processor = self.processor(message.partition)
+            if isinstance(item, Tick):
+                await self._tick(processor, item, record, batch)
+            else:
+                await self._event(processor, item, record, batch)
+        except Exception as exc:
+            context = _origin(message)
+            if not isinstance(item, Tick):
+                context["event_id"] = item.event_id
+            log_failure(log, f"engine failed on {_where(message)}", exc, context=context)
+            await self._dead_letter(message, f"engine error: {describe(exc)}", "engine_error")
+
+    async def _event(
+        self, processor: PartitionProcessor, event: Event, record: EventT[Any], batch: _Batch
+    ) -> None:
+        outcome = processor.on_event(event, stale_before=batch.stale_before)
         if outcome.duplicate:
             self.metrics.events_duplicate.inc()
             return
-        await self._publish(outcome)
+        await self._publish(outcome, batch)
         processor.commit(outcome)
-        self.metrics.events_processed.labels(event.type).inc()
+        batch.touched(event.customer_id, record)
+        batch.processed.append((event.customer_id, event.type))
 
-    async def _tick(self, processor: PartitionProcessor, tick: Tick, source: Message) -> None:
-        metrics = self.metrics
+    async def _tick(
+        self, processor: PartitionProcessor, tick: Tick, record: EventT[Any], batch: _Batch
+    ) -> None:
+        metrics, source = self.metrics, record.message
         reads_before = processor.tick_state_reads
         with self.states.skipping_unreadable() as unreadable:
             try:
                 for state in processor.due_states(tick.at):
                     try:
-                        outcome = processor.on_due(state, tick.at)
+                        outcome = processor.on_due(state, tick.at, stale_before=batch.stale_before)
                     except Exception as exc:
                         await self._quarantine(processor, state, exc, source)
                         continue
-                    await self._publish(outcome)
+                    await self._publish(outcome, batch)
                     processor.commit(outcome)
+                    batch.touched(state.customer_id, record)
                     metrics.due_customers.inc()
             finally:
                 # due_states read these as "no state" and took them out of the due index.
@@ -150,19 +226,15 @@ class EngineAgent:
         delay = (self.clock() - tick.at).total_seconds()
         metrics.tick_delay.labels(str(source.partition)).set(max(0.0, delay))
 
-    async def _publish(self, outcome: Outcome) -> None:
+    async def _publish(self, outcome: Outcome, batch: _Batch) -> None:
+        """Hand the outcome's outbox records to the producer (acknowledged in _settle)."""
         metrics = self.metrics
-        pending = []
         for message in outcome.messages:
-            pending.append(
-                await self.outbox.send(
-                    key=message.customer_id.encode(), value=message.to_json_bytes()
-                )
+            acknowledged = await self.outbox.send(
+                key=message.customer_id.encode(), value=message.to_json_bytes()
             )
+            batch.published.append((message.customer_id, acknowledged))
             metrics.outbox_published.labels(message.campaign_id).inc()
-        if pending:
-            # The outbox must be durable before the state that says "sent" is written.
-            await asyncio.gather(*pending)
         for signal in outcome.signals:
             metrics.signals.labels(signal.name).inc()
             if signal.name == "stage_changed":
@@ -178,6 +250,42 @@ class EngineAgent:
                 metrics.journeys.labels(
                     record.get("campaign"), record.get("variant"), record.get("action")
                 ).inc()
+
+    async def _settle(self, batch: _Batch) -> None:
+        """Wait for the batch's outbox records, then write its tables."""
+        failed: dict[str, BaseException] = {}
+        if batch.published:
+            # The outbox must be durable before the state that says "sent" is written.
+            results = await asyncio.gather(
+                *(acknowledged for _, acknowledged in batch.published), return_exceptions=True
+            )
+            for (customer_id, _), result in zip(batch.published, results, strict=True):
+                if isinstance(result, BaseException):
+                    failed.setdefault(customer_id, result)
+        if failed:
+            await self._outbox_failed(batch, failed)
+        for record, exc in self.write_behind.write():
+            log_failure(log, f"writing the tables of {_where(record.message)} failed", exc)
+            await self._dead_letter(
+                record.message, f"table write failed: {describe(exc)}", "engine_error"
+            )
+        for customer_id, event_type in batch.processed:
+            if customer_id not in failed:
+                self.metrics.events_processed.labels(event_type).inc()
+
+    async def _outbox_failed(self, batch: _Batch, failed: dict[str, BaseException]) -> None:
+        self.write_behind.discard_states_of(set(failed))
+        dead: dict[int, tuple[EventT[Any], BaseException]] = {}
+        for customer_id, exc in failed.items():
+            log_failure(log, f"the outbox refused a message for customer {customer_id}", exc)
+            for record in batch.records_of.get(customer_id, ()):
+                dead.setdefault(id(record), (record, exc))
+        for record, exc in dead.values():
+            await self._dead_letter(
+                record.message,
+                f"outbox publish failed: {describe(exc)}; the customer's state is not written",
+                "engine_error",
+            )
 
     async def _quarantine(
         self,

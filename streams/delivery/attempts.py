@@ -287,11 +287,15 @@ class Delivery:
         # A message with no entry that is older than the partition's pruning horizon may
         # have been sent and pruned, even if the maximum delay was raised since.
         pruned_before = seen is None and index is not None and index.pruned(message.decided_at)
-        if pruned_before or too_late_to_send(message, now, self.settings.delivery.max_send_delay):
+        too_late = too_late_to_send(message, now, self.settings.delivery.max_send_delay)
+        if pruned_before or too_late or not message.rendered:
             detail = f"decided {message.decided_at.isoformat()}, " + (
                 "before the ledger's pruning horizon"
                 if pruned_before
                 else "more than the maximum delay"
+                if too_late
+                # Only a raised maximum delay can leave one of these in time.
+                else "too long ago for the engine to render it"
             )
             self.ledger.put(
                 key,

@@ -10,6 +10,7 @@ One module here overrides public methods only, but changes Faust's behaviour as 
 """
 
 from streams.internals.changelog import put_acknowledged, put_tracked
+from streams.internals.current_event import acting_for
 from streams.internals.draining_producer import DrainingProducer, OutstandingRecords
 from streams.internals.rebalance_safe_consumer import RebalanceSafeConsumer
 from streams.internals.smtp_data import data_in_steps, normalize_message_line_endings
@@ -25,6 +26,8 @@ __all__ = [
     # faust: one table write acknowledged by the broker, or tracked until it is
     "put_acknowledged",
     "put_tracked",
+    # faust: the event a batch's table write belongs to
+    "acting_for",
     # aiosmtplib: DATA with a hook before the final dot
     "data_in_steps",
     "normalize_message_line_endings",

@@ -25,7 +25,7 @@ from streams.agents.ticker import TICK_KEY
 from streams.dead_letter import DeadLetters
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
-from streams.tables import RawTableStore, TableStateStore
+from streams.tables import RawTableStore, TableStateStore, WriteBehind
 from tests.factories import event_dict
 from tests.unit.test_delivery_attempts import FakeTopic, make_delivery, message
 
@@ -47,20 +47,35 @@ class FakeTable(dict):  # type: ignore[type-arg]
     """What the stores use of a Faust table: a dict of bytes."""
 
 
+class FakeEvent:
+    """What the agents use of a Faust event: its message (and, like Faust's, a weakref)."""
+
+    def __init__(self, message: SimpleNamespace) -> None:
+        self.message = message
+
+
 def record(value: bytes, offset: int, *, key: bytes = b"c1", partition: int = 0) -> Any:
     source = SimpleNamespace(
         key=key, value=value, partition=partition, topic="customer-events", offset=offset
     )
-    return SimpleNamespace(message=source)
+    return FakeEvent(source)
 
 
 class FakeStream:
-    def __init__(self, records: Iterable[Any]) -> None:
+    """A list of records; ``take_events`` yields them in batches of ``batch``."""
+
+    def __init__(self, records: Iterable[Any], batch: int = 3) -> None:
         self.records = list(records)
+        self.batch = batch
 
     async def events(self) -> Any:
         for one in self.records:
             yield one
+
+    async def take_events(self, max_: int, within: float) -> Any:
+        size = min(max_, self.batch)
+        for start in range(0, len(self.records), size):
+            yield self.records[start : start + size]
 
 
 def dead_letter_offsets(topic: FakeTopic) -> list[int]:
@@ -87,10 +102,12 @@ def engine_agent(
         states=FakeTable() if states is None else states,
         due=FakeTable(),
     )
+    behind = WriteBehind()
     agent = EngineAgent(
         Engine(s.engine, None),
-        states=TableStateStore(kit.states),  # type: ignore[arg-type]
-        due_store=RawTableStore(kit.due),  # type: ignore[arg-type]
+        states=TableStateStore(kit.states, write_behind=behind),  # type: ignore[arg-type]
+        due_store=RawTableStore(kit.due, behind),  # type: ignore[arg-type]
+        write_behind=behind,
         outbox=kit.outbox,  # type: ignore[arg-type]
         dead_letters=DeadLetters(kit.dead_letter),  # type: ignore[arg-type]
         metrics=kit.metrics,

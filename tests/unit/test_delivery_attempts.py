@@ -547,3 +547,17 @@ async def test_an_attempt_in_flight_when_its_entry_is_pruned_does_not_send() -> 
     await task
     assert sender.sent == []
     assert skipped(worker) == 1
+
+
+async def test_an_unrendered_message_expires_unsent_even_in_time() -> None:
+    """The engine leaves unrendered only what is already past the maximum delay; if the
+    delay was raised meanwhile, the empty message must still never go out."""
+    delivery, ledger, sender, worker = make_delivery()
+    m = message(1).model_copy(update={"subject": "", "text": "", "html": "", "rendered": False})
+    await delivery.attempt(m, attempt=1, partition=0)
+    assert sender.sent == []
+    entry = ledger.entries[m.message_id.encode()]
+    assert entry.state == "expired"
+    assert entry.detail is not None
+    assert "too long ago for the engine to render" in entry.detail
+    assert worker.metrics.emails_expired.labels("receipt")._value.get() == 1

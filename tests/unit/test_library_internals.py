@@ -154,3 +154,15 @@ def test_library_private_names_are_used_only_behind_the_fence() -> None:
         if names:
             offenders[str(relative)] = sorted(names)
     assert offenders == {}
+
+
+def test_faust_current_event_context_variable() -> None:
+    import contextvars
+
+    import faust.streams
+
+    assert isinstance(faust.streams._current_event, contextvars.ContextVar)
+    source = inspect.getsource(faust.streams.current_event)
+    assert "_current_event.get(" in source
+    # Tables take the partition of the current event for every write.
+    assert "current_event()" in inspect.getsource(faust.tables.base.Collection.partition_for_key)

@@ -104,15 +104,17 @@ class CampaignSet:
         event: Event | None,
         signals: Sequence[Signal],
         allocations: Allocations | None = None,
+        stale_before: datetime | None = None,
     ) -> tuple[CustomerState, list[JourneyOutput]]:
         """After ``event`` was applied (or detectors fired at ``now``), with its signals.
 
         The event's id and the signals' causes name each entry (and so the message ids).
         ``allocations`` gives adaptive splits their current shares (entries are the only
-        place they are read); without it they keep their starting shares.
+        place they are read); without it they keep their starting shares. A send decided
+        before ``stale_before`` is not rendered (see :class:`~lifecycle.mail.OutboxMessage`).
         """
         order = event if isinstance(event, OrderPlaced) else None
-        moment = self._moment(state, now, order, allocations)
+        moment = self._moment(state, now, order, allocations, stale_before)
         end_removed_or_disabled(moment)  # phase 1
         record_conversions(moment, event, signals)  # phase 2
         end_exit_on_matches(moment, event, signals)  # phase 3
@@ -126,11 +128,11 @@ class CampaignSet:
         return min(times) if times else None
 
     def wake(
-        self, state: CustomerState, now: datetime
+        self, state: CustomerState, now: datetime, stale_before: datetime | None = None
     ) -> tuple[CustomerState, list[JourneyOutput]]:
         """Run the journey steps due at or before ``now``."""
         # Time alone matches no trigger, goal or exit_on: phases 1, 3 (consent), 5 to 7.
-        moment = self._moment(state, now, None)
+        moment = self._moment(state, now, None, stale_before=stale_before)
         end_removed_or_disabled(moment)
         end_without_consent(moment)
         run_due_and_new(moment, [])
@@ -142,6 +144,7 @@ class CampaignSet:
         now: datetime,
         order: OrderPlaced | None,
         allocations: Allocations | None = None,
+        stale_before: datetime | None = None,
     ) -> Moment:
         return Moment(
             state,
@@ -152,4 +155,5 @@ class CampaignSet:
             ctx=self.context,
             order=order,
             allocations=allocations,
+            stale_before=stale_before,
         )

@@ -67,6 +67,7 @@ class Moment:
         ctx: RuntimeContext,
         order: OrderPlaced | None,
         allocations: Allocations | None = None,
+        stale_before: datetime | None = None,
     ) -> None:
         self.state = state
         self.now = now
@@ -79,6 +80,8 @@ class Moment:
         self.order = order
         #: Adaptive splits' shares (None: an adaptive split keeps its starting shares).
         self.allocations = allocations
+        #: Sends decided before this are not rendered: delivery would expire them.
+        self.stale_before = stale_before
         self.tz = zone(state.profile.timezone, ctx.engine.fallback_timezone)
         self.journeys: dict[str, JourneyState] = dict(state.journeys)
         self.sends: list[SendRecord] = list(state.sends)

@@ -246,7 +246,10 @@ def _deliver(moment: Moment, contender: _Contender) -> JourneyState:
         return _after_send(moment, campaign, journey, into)
     template = step.templates[variant]
     try:
-        message = _render(moment, campaign, journey, step, template)
+        if moment.stale_before is not None and moment.now < moment.stale_before:
+            message = _unrendered(moment, campaign, journey, step, template)
+        else:
+            message = _render(moment, campaign, journey, step, template)
     except TemplateRenderError as exc:
         moment.decision(
             campaign,
@@ -273,6 +276,45 @@ def _deliver(moment: Moment, contender: _Contender) -> JourneyState:
     return _after_send(moment, campaign, journey, into)
 
 
+def _unrendered(
+    moment: Moment, campaign: Campaign, journey: JourneyState, step: SendStep, template: str
+) -> OutboxMessage:
+    """The message of a send too old to go out: its id and facts, none of its text.
+
+    Rendering is most of what a send costs, and a backfill decides many sends that
+    delivery then expires; the decision, the message id and the counts are the same.
+    """
+    profile = moment.state.profile
+    assert profile.email is not None
+    return OutboxMessage(
+        message_id=_message_id(moment, campaign, journey, step),
+        customer_id=moment.customer_id,
+        campaign_id=campaign.id,
+        variant=journey.variant or CONTROL,
+        step=step.number,
+        category=campaign.category,
+        decided_at=moment.now,
+        to_address=profile.email,
+        # The locale rendering would have chosen: the decision records it.
+        locale=moment.templates.pick(template, profile.locale).locale,
+        subject="",
+        text="",
+        html="",
+        send_time=journey.send_timing,
+        rendered=False,
+    )
+
+
+def _message_id(moment: Moment, campaign: Campaign, journey: JourneyState, step: SendStep) -> str:
+    return derive_message_id(
+        moment.customer_id,
+        campaign.id,
+        step.number,
+        journey.cause or "",
+        domain=moment.ctx.message_domain,
+    )
+
+
 def _render(
     moment: Moment, campaign: Campaign, journey: JourneyState, step: SendStep, template: str
 ) -> OutboxMessage:
@@ -297,13 +339,7 @@ def _render(
         default_currency=moment.ctx.rules.default_currency,
     )
     return OutboxMessage(
-        message_id=derive_message_id(
-            moment.customer_id,
-            campaign.id,
-            step.number,
-            journey.cause or "",
-            domain=moment.ctx.message_domain,
-        ),
+        message_id=_message_id(moment, campaign, journey, step),
         customer_id=moment.customer_id,
         campaign_id=campaign.id,
         variant=variant,
