@@ -16,10 +16,11 @@ aside, so one bad state cannot stop every other due customer of its partition.
 
 A store given a :class:`WriteBehind` holds its writes there while a batch is open: reads
 see them at once, the table gets them, in order and each for the event that made it,
-only when the batch is written (:meth:`WriteBehind.write`). The engine agent writes a
-batch after the broker has acknowledged the batch's outbox records, so no table ever
-says "sent" for a message the outbox may not hold; a crash before that loses the held
-writes and the batch's records are processed again.
+only when the batch is written (:meth:`WriteBehind.write`): the last write of each key,
+and every write that carries counted facts (the counters are journalled in them). The
+engine agent writes a batch after the broker has acknowledged the batch's outbox
+records, so no table ever says "sent" for a message the outbox may not hold; a crash
+before that loses the held writes and the batch's records are processed again.
 """
 
 from __future__ import annotations
@@ -147,8 +148,13 @@ class WriteBehind:
         others did."""
         held, self._held = self._held, []
         self.end()
+        # Only a key's last write reaches the table, except writes whose facts count:
+        # the due index rewrites one bucket for many customers of a batch.
+        last = {(id(w.table), w.key): n for n, w in enumerate(held)}
         failed = []
-        for write in held:
+        for n, write in enumerate(held):
+            if last[(id(write.table), write.key)] != n and not write.facts:
+                continue
             try:
                 with acting_for(write.event):
                     _apply(write)

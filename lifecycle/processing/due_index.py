@@ -149,13 +149,15 @@ class DueIndex:
         if old is not None and new is not None and self.bucket_of(old) == self.bucket_of(new):
             bucket = self.bucket_of(new)  # one read-modify-write instead of two
             before = self._entries(bucket)
-            entries = [e for e in before if e != (customer_id, _micros(old))]
+            filed = (customer_id, _micros(old))
+            entries = [e for e in before if e != filed]
             self._write(bucket, [*entries, (customer_id, _micros(new))], was_empty=not before)
             return
         if old is not None:
             bucket = self.bucket_of(old)
             entries = self._entries(bucket)
-            kept = [e for e in entries if e != (customer_id, _micros(old))]
+            filed = (customer_id, _micros(old))
+            kept = [e for e in entries if e != filed]
             if len(kept) != len(entries):
                 self._write(bucket, kept, was_empty=False)
         if new is not None:

@@ -171,7 +171,7 @@ async def test_an_engine_bug_dead_letters_the_event_without_quoting_it(
 
     address = "-".join(("secret", "address@example.com"))  # not in any source line
 
-    def broken(*args: Any) -> Any:
+    def broken(*args: Any, **kwargs: Any) -> Any:
         raise KeyError(address)
 
     agent.engine.handle_event = broken  # type: ignore[method-assign]

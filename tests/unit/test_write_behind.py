@@ -64,9 +64,45 @@ def test_reads_see_held_writes_and_the_table_gets_them_in_order_for_their_event(
 
     assert behind.write() == []
     assert table == {b"k": b"v2"}
-    assert table.written == [(b"k", None), (b"k", 3), (b"gone", 3), (b"k", 5)]
+    # Only each key's last write lands ("gone" was never in the table: nothing to delete).
+    assert table.written == [(b"k", None), (b"k", 5)]
     assert not behind.holding
     assert store.get(b"k") == b"v2"
+
+
+def test_every_write_with_counted_facts_lands_even_when_a_later_one_replaces_it() -> None:
+    tracked: list[tuple[object, ...]] = []
+
+    class Journal:
+        def track(self, future: object, facts: tuple[object, ...]) -> None:
+            tracked.append(facts)
+
+    class Table(PartitionRecordingTable):
+        """put_tracked's side of a Faust table: a changelog send, and the store behind."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.data: dict[bytes, bytes] = {}
+
+        def partition_for_key(self, key: bytes) -> int:
+            event = faust.streams.current_event()
+            assert event is not None
+            return int(event.message.partition)
+
+        def send_changelog(self, partition: int, key: bytes, value: bytes) -> object:
+            self.written.append((key, partition))
+            return object()
+
+    table = Table()
+    behind = WriteBehind()
+    behind.begin()
+    for n, facts in enumerate([("a",), (), ("b",), ()]):
+        behind.working_for(record(b"", n, partition=n))
+        behind.hold(table, b"c1", f"v{n}".encode(), journal=Journal(), facts=facts)  # type: ignore[arg-type]
+    assert behind.write() == []
+    assert tracked == [("a",), ("b",)]  # both counted writes, then the last one
+    assert table.written == [(b"c1", 0), (b"c1", 2), (b"c1", 3)]
+    assert table == {b"c1": b"v3"}
 
 
 def test_a_write_that_raises_is_reported_with_its_event_and_the_others_still_land() -> None:
