@@ -1,8 +1,11 @@
 """The whole pipeline against its floors, measured side by side in one run on one broker.
 
     python -m benchmarks.pipeline [--broker kafka|tansu|external] [--bootstrap HOST:PORT]
-                                  [--customers 20000] [--events 100000] [--store memory|rocksdb]
-                                  [--small]
+                                  [--customers 20000] [--events 100000]
+                                  [--store memory|rocksdb|both]
+                                  [--sections throughput,tick,latency,scale]
+                                  [--rate 1000] [--latency-seconds 25] [--warmup-seconds 5]
+                                  [--signup-share 0.1] [--small]
 
 One generated mix (:mod:`benchmarks.mix`: a signup per customer, then ~70% logins, 20%
 orders, 10% support/NPS over 120 days, keyed as a shop keys them) is produced once to four
@@ -29,6 +32,13 @@ speed. Nothing here is a pass/fail threshold.
 ``--sections tick`` (also on by default) times one tick at the core with 0.1% of the
 customers due, at 10k and at 1M customers (:mod:`benchmarks.tick`; 1k and 10k with
 ``--small``): the due index finds them, the engine runs on each, the states are written.
+
+``--store both`` runs (c) on the memory store, then on RocksDB (fresh topics, same mix).
+``--sections latency`` (:mod:`benchmarks.latency`): produce to SMTP acceptance at
+``--rate`` events a second, p50/p99/max. ``--sections scale`` (:mod:`benchmarks.scale`):
+one worker, then two in one group, over the same partitions; ratio two/one and duplicate
+sends counted by Message-ID at the sink. Every section runs on the same broker in one run,
+and the final block repeats every figure.
 """
 
 from __future__ import annotations
