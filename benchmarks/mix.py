@@ -6,6 +6,11 @@ drawn at random and at a uniform time between that customer's signup and ``now``
 70% logins, 20% orders and 10% support (ticket opened, ticket resolved with a CSAT, NPS
 answer). Records are keyed as a shop keys them: orders by order id, logins by session id,
 support with no key, signups by the signup form's id. All in time order.
+
+With ``recent_share``, that share of the customers instead sign up within the last two
+hours, in a time zone where it is early afternoon now (:func:`daytime_zone`), so their
+welcome email and first-order thank-you are decided recently and outside quiet hours:
+sent, not expired, which is what lets a duplicate send show (the scale section).
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ import json
 import random
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-__all__ = ["MixRecord", "SOURCES", "describe", "generate"]
+__all__ = ["MixRecord", "SOURCES", "daytime_zone", "describe", "generate"]
 
 #: The source topic settings the mix writes to (``LIFECYCLE_TOPIC_<NAME>``).
 SOURCES = ("customers", "orders", "logins", "support")
@@ -31,8 +36,25 @@ class MixRecord:
     type: str
 
 
+def daytime_zone(now: datetime) -> str:
+    """An IANA zone (``Etc/GMT-N`` is UTC+N) where ``now`` is between 13:00 and 14:00.
+
+    Quiet hours (21:00-08:00 by default) are then hours away on the customer's clock, so
+    an immediate marketing send goes at once whenever the benchmark runs."""
+    offset = (13 - now.astimezone(UTC).hour + 12) % 24 - 12  # -12..11 hours from UTC
+    if offset == 0:
+        return "Etc/GMT"
+    return f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+
+
 def generate(
-    now: datetime, customers: int, events: int, *, days: int = 120, seed: int = 11
+    now: datetime,
+    customers: int,
+    events: int,
+    *,
+    days: int = 120,
+    seed: int = 11,
+    recent_share: float = 0.0,
 ) -> list[MixRecord]:
     rng = random.Random(seed)
     signups: list[datetime] = []
@@ -53,9 +75,14 @@ def generate(
             (at, MixRecord(source, key.encode() if key else None, value, str(fields["type"])))
         )
 
+    recent = round(customers * recent_share)
     for n in range(customers):
         locale, timezone, _ = _LOCALES[n % len(_LOCALES)]
-        at = now - timedelta(days=days) + timedelta(seconds=rng.uniform(0, days * 86400 / 2))
+        if n < recent:
+            timezone = daytime_zone(now)
+            at = now - timedelta(seconds=rng.uniform(600, 7200))
+        else:
+            at = now - timedelta(days=days) + timedelta(seconds=rng.uniform(0, days * 86400 / 2))
         signups.append(at)
         record(
             "customers",

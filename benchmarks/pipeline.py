@@ -1,8 +1,11 @@
 """The whole pipeline against its floors, measured side by side in one run on one broker.
 
     python -m benchmarks.pipeline [--broker kafka|tansu|external] [--bootstrap HOST:PORT]
-                                  [--customers 20000] [--events 100000] [--store memory|rocksdb]
-                                  [--small]
+                                  [--customers 20000] [--events 100000]
+                                  [--store memory|rocksdb|both]
+                                  [--sections throughput,tick,latency,scale]
+                                  [--rate 1000] [--latency-seconds 25] [--warmup-seconds 5]
+                                  [--signup-share 0.1] [--small]
 
 One generated mix (:mod:`benchmarks.mix`: a signup per customer, then ~70% logins, 20%
 orders, 10% support/NPS over 120 days, keyed as a shop keys them) is produced once to four
@@ -29,6 +32,13 @@ speed. Nothing here is a pass/fail threshold.
 ``--sections tick`` (also on by default) times one tick at the core with 0.1% of the
 customers due, at 10k and at 1M customers (:mod:`benchmarks.tick`; 1k and 10k with
 ``--small``): the due index finds them, the engine runs on each, the states are written.
+
+``--store both`` runs (c) on the memory store, then on RocksDB (fresh topics, same mix).
+``--sections latency`` (:mod:`benchmarks.latency`): produce to SMTP acceptance at
+``--rate`` events a second, p50/p99/max. ``--sections scale`` (:mod:`benchmarks.scale`):
+one worker, then two in one group, over the same partitions; ratio two/one and duplicate
+sends counted by Message-ID at the sink. Every section runs on the same broker in one run,
+and the final block repeats every figure.
 """
 
 from __future__ import annotations
@@ -50,9 +60,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiohttp
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from lifecycle.state import CustomerState
 from streams.dev.brokers.base import Broker
@@ -61,13 +69,24 @@ from streams.dev.brokers.external import ExternalBroker
 from streams.dev.mail_sink import MailSink
 from streams.dev.worker_process import WorkerProcess, wait_for
 
-from .mix import SOURCES, MixRecord, describe, generate
+from .harness import (
+    ROOT,
+    create_source_topics,
+    create_topics,
+    mib,
+    proc_status,
+    processed,
+    produce,
+    worker_environment,
+)
+from .latency import measure_latency
+from .mix import MixRecord, describe, generate
+from .scale import measure_scale, scale_report
 from .tick import tick_seconds
 
 __all__ = ["main"]
 
-ROOT = Path(__file__).resolve().parents[1]
-SECRET = "benchmark-unsubscribe-secret-0123456789"  # noqa: S105 (signs links to a sink)
+SECTIONS = ("throughput", "tick", "latency", "scale")
 
 
 @dataclass
@@ -83,20 +102,6 @@ class Figure:
         return self.records / self.seconds if self.seconds > 0 else float("nan")
 
 
-def _mib(n: float) -> str:
-    return f"{n / 2**20:.0f} MiB"
-
-
-def _proc_status(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (peak) of a live process, in bytes."""
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, rest = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            values[name] = int(rest.split()[0]) * 1024
-    return values
-
-
 @asynccontextmanager
 async def _broker(args: argparse.Namespace) -> AsyncIterator[Broker]:
     if args.broker == "external" or args.bootstrap:
@@ -107,44 +112,6 @@ async def _broker(args: argparse.Namespace) -> AsyncIterator[Broker]:
         broker = choose_broker({"LIFECYCLE_BROKER": args.broker})
     async with broker:
         yield broker
-
-
-async def _create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(n, partitions, 1) for n in names])
-    finally:
-        await admin.close()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        await wait_for(
-            consumer.topics, lambda known: set(names) <= known, within=60, what="topics exist"
-        )
-    finally:
-        await consumer.stop()
-
-
-async def _produce(bootstrap: str, prefix: str, mix: list[MixRecord]) -> float:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=256 * 1024, acks=1
-    )
-    await producer.start()
-    started = time.perf_counter()
-    try:
-        pending = []
-        for record in mix:
-            pending.append(
-                await producer.send(f"{prefix}-{record.source}", record.value, key=record.key)
-            )
-            if len(pending) >= 5000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
-    return time.perf_counter() - started
 
 
 async def _baseline(
@@ -179,44 +146,6 @@ async def _baseline(
     body = json.loads(result.read_text())
     name = {"plain": "a. aiokafka consume + decode", "faust": "b. naive Faust app"}[kind]
     return Figure(name, body["seconds"], body["records"], body["peak_rss_bytes"])
-
-
-def worker_environment(
-    prefix: str, bootstrap: str, smtp_port: int, data_dir: Path, *, partitions: int, store: str
-) -> dict[str, str]:
-    topics = {
-        **{name: f"{prefix}-{name}" for name in SOURCES},
-        "customer_events": f"{prefix}-customer-events",
-        "outbox": f"{prefix}-outbox",
-        "outbox_retry": f"{prefix}-outbox-retry",
-        "dead_letter": f"{prefix}-dead-letter",
-        "counters": f"{prefix}-counters",
-    }
-    values = {f"LIFECYCLE_TOPIC_{k.upper()}": v for k, v in topics.items()}
-    values.update(
-        LIFECYCLE_APP_ID=f"{prefix}-worker",
-        LIFECYCLE_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-        LIFECYCLE_PARTITIONS=str(partitions),
-        LIFECYCLE_KAFKA_SESSION_TIMEOUT_SECONDS="6",
-        LIFECYCLE_TICK_INTERVAL_SECONDS="5",
-        LIFECYCLE_DATA_DIR=str(data_dir),
-        LIFECYCLE_STORE=store,
-        LIFECYCLE_CAMPAIGNS_DIR=str(ROOT / "campaigns"),
-        LIFECYCLE_SMTP_HOST="127.0.0.1",
-        LIFECYCLE_SMTP_PORT=str(smtp_port),
-        LIFECYCLE_SMTP_MAX_PER_SECOND="1000",
-        LIFECYCLE_MAIL_FROM="Shop <hello@shop.test>",
-        LIFECYCLE_UNSUBSCRIBE_SECRET=SECRET,
-        LIFECYCLE_LOG_LEVEL="warning",
-    )
-    return values
-
-
-async def _processed(worker: WorkerProcess) -> float:
-    try:
-        return await worker.metric("lifecycle_events_processed_total")
-    except (aiohttp.ClientError, OSError):
-        return -1.0
 
 
 async def _at_end(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
@@ -257,27 +186,36 @@ async def _state_sizes(bootstrap: str, topic: str) -> tuple[list[int], list[int]
 
 
 async def _run_worker(
-    bootstrap: str, prefix: str, mix: list[MixRecord], work: Path, args: argparse.Namespace
+    bootstrap: str,
+    prefix: str,
+    mix: list[MixRecord],
+    work: Path,
+    args: argparse.Namespace,
+    *,
+    store: str,
+    state_sizes: bool,
 ) -> Figure:
-    sink = MailSink(work / "mail")
+    """Part (c) on ``store``, on ``prefix``'s (empty) source topics; the mix is produced
+    once the worker is ready. ``state_sizes``: also read the state changelog's sizes."""
+    sink = MailSink(work / f"mail-{store}")
     async with sink:
         env = worker_environment(
             prefix,
             bootstrap,
             sink.port,
-            work / "worker-data",
+            work / f"worker-data-{store}",
             partitions=args.partitions,
-            store=args.store,
+            store=store,
         )
-        worker = WorkerProcess(env, work / "worker.log", cwd=ROOT)
+        worker = WorkerProcess(env, work / f"worker-{store}.log", cwd=ROOT)
         await worker.start(ready_within=180)
         try:
             assert worker.process is not None
-            idle_rss = _proc_status(worker.process.pid)["VmRSS"]
+            idle_rss = proc_status(worker.process.pid)["VmRSS"]
             profiler = await _profiler(args.profile, worker.process.pid)
-            produce = asyncio.create_task(_produce(bootstrap, prefix, mix))
+            producing = asyncio.create_task(produce(bootstrap, prefix, mix))
             await wait_for(
-                lambda: _processed(worker),
+                lambda: processed(worker),
                 lambda n: n > 0,
                 within=120,
                 interval=0.05,
@@ -285,7 +223,7 @@ async def _run_worker(
             )
             started = time.perf_counter()
             await wait_for(
-                lambda: _processed(worker),
+                lambda: processed(worker),
                 lambda n: n >= len(mix),
                 within=args.timeout,
                 # Rendering /metrics costs the worker CPU: a coarse poll for the end.
@@ -296,29 +234,30 @@ async def _run_worker(
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
                 await profiler.wait()
-            await produce
-            status = _proc_status(worker.process.pid)
+            await producing
+            status = proc_status(worker.process.pid)
             sent = await worker.metric("lifecycle_emails_sent_total")
             expired = await worker.metric("lifecycle_emails_expired_total")
         finally:
             await worker.stop()
-    stored, as_json = await _state_sizes(
-        bootstrap, f"{env['LIFECYCLE_APP_ID']}-customer-state-changelog"
-    )
     extra = {
         "idle_rss": idle_rss,
         "rss_after": status["VmRSS"],
-        "state_median": statistics.median(stored),
-        "state_p95": _p95(stored),
-        "json_median": statistics.median(as_json),
-        "json_p95": _p95(as_json),
-        "customers": len(stored),
         "emails_sent": sent,
         "emails_expired": expired,
     }
-    return Figure(
-        f"c. lifecycle worker ({args.store} store)", seconds, len(mix), status["VmHWM"], extra
-    )
+    if state_sizes:
+        stored, as_json = await _state_sizes(
+            bootstrap, f"{env['LIFECYCLE_APP_ID']}-customer-state-changelog"
+        )
+        extra.update(
+            state_median=statistics.median(stored),
+            state_p95=_p95(stored),
+            json_median=statistics.median(as_json),
+            json_p95=_p95(as_json),
+            customers=len(stored),
+        )
+    return Figure(f"c. lifecycle worker ({store} store)", seconds, len(mix), status["VmHWM"], extra)
 
 
 async def _profiler(path: Path | None, pid: int) -> asyncio.subprocess.Process | None:
@@ -336,26 +275,33 @@ def _p95(values: list[int]) -> float:
     return float(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))])
 
 
-def report(figures: list[Figure], *, customers: int) -> str:
+def report(plain: Figure, naive: Figure, workers: list[Figure], *, customers: int) -> str:
     lines = [f"{'what':<38} {'events/s':>10} {'seconds':>8} {'peak RSS':>10}"]
-    for f in figures:
-        lines.append(
-            f"{f.name:<38} {f.rate:>10,.0f} {f.seconds:>8.1f} {_mib(f.peak_rss_bytes):>10}"
-        )
-    plain, naive, worker = figures
-    extra = worker.extra
-    lines += [
-        f"ratio c/a: {worker.rate / plain.rate:.3f}",
-        f"ratio c/b: {worker.rate / naive.rate:.3f}",
+    for f in (plain, naive, *workers):
+        lines.append(f"{f.name:<38} {f.rate:>10,.0f} {f.seconds:>8.1f} {mib(f.peak_rss_bytes):>10}")
+    for worker in workers:
+        store = worker.name.removeprefix("c. lifecycle worker ")
+        lines += [
+            f"ratio c/a {store}: {worker.rate / plain.rate:.3f}",
+            f"ratio c/b {store}: {worker.rate / naive.rate:.3f}",
+        ]
+    extra = workers[0].extra
+    lines.append(
         f"state bytes per customer: median {extra['state_median']:.0f},"
         f" p95 {extra['state_p95']:.0f}"
         f" (as JSON: median {extra['json_median']:.0f}, p95 {extra['json_p95']:.0f};"
-        f" {extra['customers']:.0f} states)",
-        f"worker RSS: {_mib(extra['idle_rss'])} ready,"
-        f" {_mib(extra['rss_after'])} after the backfill;"
-        f" RSS per customer: {(extra['rss_after'] - extra['idle_rss']) / customers:,.0f} bytes",
-        f"emails: {extra['emails_sent']:.0f} sent, {extra['emails_expired']:.0f} expired",
-    ]
+        f" {extra['customers']:.0f} states)"
+    )
+    for worker in workers:
+        extra = worker.extra
+        store = worker.name.removeprefix("c. lifecycle worker ")
+        lines += [
+            f"worker RSS {store}: {mib(extra['idle_rss'])} ready,"
+            f" {mib(extra['rss_after'])} after the backfill;"
+            f" RSS per customer: {(extra['rss_after'] - extra['idle_rss']) / customers:,.0f} bytes",
+            f"emails {store}: {extra['emails_sent']:.0f} sent,"
+            f" {extra['emails_expired']:.0f} expired",
+        ]
     return "\n".join(lines)
 
 
@@ -376,32 +322,79 @@ def tick_report(sizes: tuple[int, ...]) -> str:
     return "\n".join(lines)
 
 
-async def run(args: argparse.Namespace) -> None:
-    if "tick" in args.sections:
-        print(tick_report((1_000, 10_000) if args.small else (10_000, 1_000_000)), flush=True)
-    if "throughput" not in args.sections:
-        return
+async def _throughput(bootstrap: str, prefix: str, work: Path, args: argparse.Namespace) -> str:
     mix = generate(datetime.now(UTC), args.customers, args.events)
     print(f"mix: {len(mix)} records for {args.customers} customers: {describe(mix)}", flush=True)
+    workers = []
+    for n, store in enumerate(args.stores):
+        # Each store on topics of its own, so each worker starts on empty topics.
+        topics = prefix if n == 0 else f"{prefix}-{store}"
+        await create_source_topics(bootstrap, topics, args.partitions)
+        worker = await _run_worker(
+            bootstrap, topics, mix, work, args, store=store, state_sizes=n == 0
+        )
+        print(f"{worker.name}: {worker.rate:,.0f} events/s", flush=True)
+        workers.append(worker)
+    plain = await _baseline("plain", bootstrap, prefix, len(mix), work, args.timeout)
+    print(f"{plain.name}: {plain.rate:,.0f} events/s", flush=True)
+    # Faust subscribes only to topics that exist when it starts.
+    await create_topics(bootstrap, [f"{prefix}-naive-rekeyed"], args.partitions)
+    naive = await _baseline("faust", bootstrap, prefix, len(mix), work, args.timeout)
+    print(f"{naive.name}: {naive.rate:,.0f} events/s", flush=True)
+    return report(plain, naive, workers, customers=args.customers)
+
+
+async def run(args: argparse.Namespace) -> None:
+    blocks = []
+    if "tick" in args.sections:
+        blocks.append(tick_report((1_000, 10_000) if args.small else (10_000, 1_000_000)))
+        print(blocks[-1], flush=True)
+    if not args.sections & {"throughput", "latency", "scale"}:
+        return
     async with _broker(args) as broker:
         bootstrap = broker.bootstrap_servers
         print(f"broker: {broker.kind} at {bootstrap}", flush=True)
         with tempfile.TemporaryDirectory(prefix="lifecycle-bench-") as tmp:
             work = Path(tmp)
             prefix = f"bench-{uuid.uuid4().hex[:8]}"
-            await _create_topics(
-                bootstrap, [f"{prefix}-{name}" for name in SOURCES], args.partitions
-            )
-            worker = await _run_worker(bootstrap, prefix, mix, work, args)
-            print(f"{worker.name}: {worker.rate:,.0f} events/s", flush=True)
-            plain = await _baseline("plain", bootstrap, prefix, len(mix), work, args.timeout)
-            print(f"{plain.name}: {plain.rate:,.0f} events/s", flush=True)
-            # Faust subscribes only to topics that exist when it starts.
-            await _create_topics(bootstrap, [f"{prefix}-naive-rekeyed"], args.partitions)
-            naive = await _baseline("faust", bootstrap, prefix, len(mix), work, args.timeout)
-            print(f"{naive.name}: {naive.rate:,.0f} events/s", flush=True)
-            print()
-            print(report([plain, naive, worker], customers=args.customers))
+            if "throughput" in args.sections:
+                blocks.append(await _throughput(bootstrap, prefix, work, args))
+            if "latency" in args.sections:
+                latency = await measure_latency(
+                    bootstrap,
+                    f"{prefix}-latency",
+                    work,
+                    rate=args.rate,
+                    seconds=args.latency_seconds,
+                    warmup=args.warmup_seconds,
+                    signup_share=args.signup_share,
+                    partitions=args.partitions,
+                )
+                blocks.append(latency.report())
+                print(blocks[-1], flush=True)
+            if "scale" in args.sections:
+                mix = generate(datetime.now(UTC), args.customers, args.events, recent_share=0.05)
+                print(f"scale mix: {len(mix)} records, 5% of the customers recent", flush=True)
+                one, two = await measure_scale(
+                    bootstrap,
+                    f"{prefix}-scale",
+                    mix,
+                    work,
+                    partitions=args.partitions,
+                    within=args.timeout,
+                )
+                blocks.append(scale_report(one, two, args.partitions))
+                print(blocks[-1], flush=True)
+    print()
+    print(f"== {broker.kind}, {os.cpu_count()} cores, {args.partitions} partitions ==")
+    print("\n\n".join(blocks))
+
+
+def _sections(text: str) -> set[str]:
+    chosen = set(text.split(","))
+    if unknown := chosen - set(SECTIONS):
+        raise argparse.ArgumentTypeError(f"unknown sections {sorted(unknown)}; from {SECTIONS}")
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -411,21 +404,54 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--partitions", type=int, default=8)
-    parser.add_argument("--store", choices=("memory", "rocksdb"), default="memory")
+    parser.add_argument(
+        "--store",
+        choices=("memory", "rocksdb", "both"),
+        default="memory",
+        help="the store of part (c); both: memory, then RocksDB, side by side",
+    )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per part")
     parser.add_argument(
         "--profile", type=Path, default=None, help="py-spy raw profile of the worker to FILE"
     )
     parser.add_argument(
         "--sections",
-        type=lambda text: set(text.split(",")),
-        default={"throughput", "tick"},
-        help="comma-separated: throughput (a, b, c and state sizes), tick (core level)",
+        type=_sections,
+        default=set(SECTIONS),
+        help="comma-separated, default all: throughput (a, b, c and state sizes),"
+        " tick (core level), latency (produce to SMTP at --rate), scale (two workers vs one)",
     )
-    parser.add_argument("--small", action="store_true", help="300 customers, 1,500 events (CI)")
+    parser.add_argument(
+        "--rate", type=float, default=1000.0, help="latency: events produced a second"
+    )
+    parser.add_argument(
+        "--latency-seconds", type=float, default=25.0, help="latency: seconds measured"
+    )
+    parser.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=5.0,
+        help="latency: seconds produced first, not measured",
+    )
+    parser.add_argument(
+        "--signup-share",
+        type=float,
+        default=0.1,
+        help="latency: share of the events that are signups (each an immediate email)",
+    )
+    parser.add_argument(
+        "--small",
+        action="store_true",
+        help="CI: 300 customers, 1,500 events; latency 2 s warm-up + 4 s at --rate",
+    )
     args = parser.parse_args(argv)
+    if not 0 < args.signup_share <= 1:
+        parser.error("--signup-share must be in (0, 1]")
+    args.stores = ("memory", "rocksdb") if args.store == "both" else (args.store,)
     if args.small:
         args.customers, args.events, args.timeout = 300, 1_500, min(args.timeout, 300.0)
+        args.latency_seconds = min(args.latency_seconds, 4.0)
+        args.warmup_seconds = min(args.warmup_seconds, 2.0)
     asyncio.run(run(args))
 
 
