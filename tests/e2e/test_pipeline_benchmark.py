@@ -61,7 +61,7 @@ async def test_small_run_prints_every_figure(kafka_broker: Broker) -> None:
     sizes = re.search(rf"state bytes per customer: median ({NUMBER}), p95 ({NUMBER})", out)
     assert sizes, out
     assert 0 < float(sizes[1]) <= float(sizes[2])
-    assert re.search(r"\b300 states\b", out), out  # one state per generated customer
+    assert re.search(r"\b200 states\b", out), out  # one state per customer (--small: 200)
     assert re.search(rf"RSS per customer: -?{NUMBER} bytes", out), out
     latency = re.search(
         rf"p50 ({NUMBER}) ms, p99 ({NUMBER}) ms, max ({NUMBER}) ms over ({NUMBER}) emails;"
