@@ -99,10 +99,12 @@ def test_demo_simulates_a_shop_reports_uplift_and_serves_its_inbox(tmp_path: Pat
         assert max(treated) > arms["control"]["conversion_rate"]
         assert (output / "report.html").read_text().startswith("<!")
 
-        # The emails on disk are the emails the report counts.
+        # The emails on disk, and those closed mailboxes refused, are what the report counts.
         stored = sorted((output / "mail").glob("*.eml"))
         counted = sum(sum(a["emails"].values()) for c in report["campaigns"] for a in c["arms"])
-        assert len(stored) == counted > 500
+        refusals = json.loads((output / "simulation.json").read_text())["hard_bounces"]
+        assert len(stored) + refusals == counted
+        assert len(stored) > 500
         assert f"{len(stored)} emails are in {output / 'mail'}" in out
         on_disk = set()
         for path in stored:
