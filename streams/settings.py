@@ -331,7 +331,9 @@ class Settings(BaseSettings):
     tick_interval_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
     #: ``wall``: the leader's ticker sends ticks from the wall clock every tick interval.
     #: ``external``: no ticker; whoever writes the customer-events topic sends the ticks
-    #: (the demo's shop simulator drives simulated time this way).
+    #: (the demo's shop simulator drives simulated time this way). Time is then the
+    #: records' alone: a hard bounce is dated by its message's decision time, not by the
+    #: wall clock (lifecycle.mail.bounces).
     ticker: Literal["wall", "external"] = "wall"
     due_bucket_seconds: Annotated[int, Field(ge=1, le=86400)] = 60
     #: The engine takes up to this many records at a time, and waits for the broker once

@@ -3,12 +3,18 @@
 The engine writes :class:`OutboxMessage` records; delivery builds their exact bytes
 (:func:`build_email`), checks the ledger before every attempt (:func:`may_send`), paces
 retries (:func:`backoff_delay`), limits the send rate (:class:`TokenBucket`), decides
-which refusals suppress an address (:func:`is_mailbox_failure`) and seals unsubscribe
-links (:func:`make_token`, :func:`open_token`). Pure: the SMTP conversation itself is the adapter's.
+which refusals suppress an address (:func:`is_mailbox_failure`) and when such a bounce
+happened (:func:`bounce_time`), and seals unsubscribe links (:func:`make_token`,
+:func:`open_token`). Pure: the SMTP conversation itself is the adapter's.
 """
 
 from lifecycle.mail.backoff import RetryPacer, RetryStep, backoff_delay
-from lifecycle.mail.bounces import EnhancedStatus, enhanced_status, is_mailbox_failure
+from lifecycle.mail.bounces import (
+    EnhancedStatus,
+    bounce_time,
+    enhanced_status,
+    is_mailbox_failure,
+)
 from lifecycle.mail.ledger import (
     FINAL_STATES,
     InDoubtAction,
@@ -73,6 +79,7 @@ __all__ = [
     "RetryStep",
     "TokenBucket",
     "backoff_delay",
+    "bounce_time",
     "enhanced_status",
     "is_mailbox_failure",
 ]

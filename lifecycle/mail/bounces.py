@@ -13,14 +13,23 @@ suppress every customer. So:
 
 Everything else that is permanent is dead-lettered with the server's reply, and the
 address stays.
+
+When a bounce happened (:func:`bounce_time`) is a time on the engine's clock, the event
+time, because the engine applies the bounce like any event: everything due for the
+customer up to that time runs first. Live, the wall clock at the attempt is event time,
+so a bounce is dated by it. When time comes from the records instead (ticks written by
+whoever drives the worker: a simulation, a backfill), the wall clock can be months away
+from the customer's time; a bounce dated by it would run the customer's future at once.
+There the only event time the attempt knows is its message's decision time.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
-__all__ = ["EnhancedStatus", "enhanced_status", "is_mailbox_failure"]
+__all__ = ["EnhancedStatus", "bounce_time", "enhanced_status", "is_mailbox_failure"]
 
 # RFC 3463: class "." subject "." detail; class 2, 4 or 5, subject up to 3 digits, detail
 # up to 3 digits. It leads the text of a reply line (after the basic code, which the SMTP
@@ -56,3 +65,16 @@ def is_mailbox_failure(code: int | None, reply: str) -> bool:
             return False  # a contradictory reply is not proof of a dead mailbox
         return status.subject == 1 or (status.subject, status.detail) == (2, 1)
     return code in _MAILBOX_BASIC_CODES
+
+
+def bounce_time(decided_at: datetime, attempted_at: datetime | None) -> datetime:
+    """The event time of a hard bounce of the message decided at ``decided_at``.
+
+    ``attempted_at``: when the refused attempt was made, if the worker's clock is the event
+    clock (live: the wall clock); None when time comes from the records (external ticks),
+    where the decision time is the latest event time the attempt knows. Never before the
+    decision: a clock behind the shop's does not date a bounce before its message.
+    """
+    if attempted_at is None:
+        return decided_at
+    return max(decided_at, attempted_at)

@@ -63,6 +63,7 @@ from lifecycle.mail import (
     RetryRecord,
     UnsubscribeLinks,
     backoff_delay,
+    bounce_time,
     build_email,
     is_mailbox_failure,
     make_token,
@@ -577,11 +578,14 @@ class Delivery:
 
     async def _suppress(self, message: OutboxMessage, reason: str) -> None:
         """Tell the engine, through the normal event path, that this address hard-bounced."""
+        # Dated in event time (see lifecycle.mail.bounces): with external ticks the
+        # wall clock is not the customer's clock.
+        attempted_at = None if self.settings.ticker == "external" else self.clock()
         bounce = EmailBounced(
             type="email.bounced",
             event_id=f"bounce-{message.message_id.strip('<>')}",
             customer_id=message.customer_id,
-            occurred_at=self.clock(),
+            occurred_at=bounce_time(message.decided_at, attempted_at),
             email=message.to_address,
             reason=reason[:500],
             permanent=True,

@@ -13,6 +13,15 @@ inbox over them (:mod:`~streams.dev.inbox`), and a real ``lifecycle worker`` pro
 3. the response model (:mod:`~streams.dev.responses`) reads the emails the sink received
    that day and plans the orders they cause on the days that follow.
 
+Hard bounces: the mailboxes the shop closes by the end of a slot (4 % of the customers,
+:attr:`~streams.dev.shop.SimCustomer.mailbox_closes_at`) are refused by the sink from
+then on, before the slot's tick is sent. The worker's delivery turns a refusal into an
+``email.bounced`` event dated by the refused message's decision time (it runs with
+external ticks: :func:`lifecycle.mail.bounce_time`), and the engine suppresses marketing
+mail to the address from then on. The demo waits until every bounce is applied before
+it moves on, so a bounce never races the customer's next events, and writes the
+worker's bounce events to the history too: replay suppresses what the worker suppressed.
+
 Simulated time flows only through event timestamps and ticks: nothing sleeps, and the
 worker decides exactly as it would live. Every event produced is written to
 ``OUTPUT/history.jsonl``; ``lifecycle replay`` of that file decides the same emails (the
@@ -39,7 +48,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from lifecycle.measurement import build_report, render_html, render_text, report_data
@@ -158,6 +167,13 @@ async def run_demo(args: argparse.Namespace) -> int:
             simulation = _Simulation(worker, producer, tick_partitions, deadline)
             with (output / "history.jsonl").open("w", encoding="utf-8") as history:
                 await simulation.run(shop, responses, sink, history, Progress(shop.slots))
+                bounces = await _bounces(
+                    broker.bootstrap_servers,
+                    topics.customer_events,
+                    tick_partitions[topics.customer_events],
+                )
+                # What the worker applied: replay of the history applies it too.
+                history.writelines(json.dumps(b, ensure_ascii=False) + "\n" for b in bounces)
             metrics = await worker.metrics()
         finally:
             await producer.stop()
@@ -173,6 +189,10 @@ async def run_demo(args: argparse.Namespace) -> int:
         (output / "report.json").write_text(
             json.dumps(report_data(report), indent=2, ensure_ascii=False), encoding="utf-8"
         )
+        suppressed = sum(
+            arm.skipped.get("suppressed", 0) for result in report.campaigns for arm in result.arms
+        )
+        bounced = len({b["customer_id"] for b in bounces})
         (output / "simulation.json").write_text(
             json.dumps(
                 {
@@ -184,6 +204,9 @@ async def run_demo(args: argparse.Namespace) -> int:
                     "events": simulation.events,
                     "emails_read": responses.read,
                     "orders_caused_by_email": responses.orders,
+                    "hard_bounces": len(bounces),
+                    "bounced_customers": bounced,
+                    "suppressed_by_bounces": suppressed,
                     "campaigns": str(campaigns_dir),
                 },
                 indent=2,
@@ -192,7 +215,16 @@ async def run_demo(args: argparse.Namespace) -> int:
         )
         _say("")
         sys.stdout.write(render_text(report))
-        _summary(metrics, sink.stored, output, worker, inbox, responses, time.monotonic() - started)
+        _summary(
+            metrics,
+            sink.stored,
+            output,
+            worker,
+            inbox,
+            responses,
+            time.monotonic() - started,
+            bounces=(len(bounces), bounced, suppressed),
+        )
         if args.keep_open:
             _say(f"\nThe inbox stays open at {inbox.url} (Ctrl-C to stop).")
             await asyncio.Event().wait()
@@ -240,10 +272,11 @@ class _Simulation:
             await asyncio.gather(*pending)
             history.writelines(json.dumps(p.event, ensure_ascii=False) + "\n" for p in planned)
             self.events += len(planned)
-            # This slot's events, the previous slot's ticks, every email decided so far.
+            # This slot's events, the previous slot's ticks, every email decided so far
+            # and every bounce they caused (delivery counts one before it sends it).
             await self._until(
                 lambda m: (
-                    _handled(m) >= self.events
+                    _handled(m) >= self.events + m[_HARD_BOUNCES]
                     and _total(m, "lifecycle_events_dead_lettered_total") >= broken
                     and _total(m, "lifecycle_ticks_total") >= self.ticks
                     and _delivered(m)
@@ -257,6 +290,10 @@ class _Simulation:
             end = shop.slot_end(slot)
             # Answers go after the slots already produced (Shop.frozen), so after ``end``.
             responses.read_emails(arrived, end)
+            # Mailboxes closed by the end of the slot refuse from the tick on (attempts
+            # happen at the tick in simulated time; this wait left none in flight).
+            for address in shop.closed_mailboxes(end):
+                sink.close_mailbox(address)
             # After this slot's events (processed), before or after the next slot's: a tick
             # never overtakes an earlier event, and decisions do not depend on when it comes.
             await self._tick(end)
@@ -293,9 +330,12 @@ class _Simulation:
             raise TimeoutError(f"{exc}\n--- worker log ---\n{self.worker.log_tail()}") from None
 
 
+#: Messages refused as hard bounces: each one sends the engine an ``email.bounced``.
+_HARD_BOUNCES = 'lifecycle_emails_dead_lettered_total{reason="hard_bounce"}'
 #: The samples the simulation waits on (see _handled and _delivered).
 _WATCHED = frozenset(
     {
+        _HARD_BOUNCES,
         "lifecycle_events_processed_total",
         "lifecycle_events_duplicate_total",
         "lifecycle_events_dead_lettered_total",
@@ -374,6 +414,31 @@ async def _create_topics(bootstrap_servers: str) -> None:
         await admin.close()
 
 
+async def _bounces(bootstrap_servers: str, topic: str, partitions: int) -> list[dict[str, Any]]:
+    """The ``email.bounced`` events the worker's delivery wrote to ``topic``."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    found: list[dict[str, Any]] = []
+    try:
+        for number in range(partitions):
+            tp = TopicPartition(topic, number)
+            end = (await consumer.end_offsets([tp]))[tp]
+            consumer.assign([tp])
+            consumer.seek(tp, 0)
+            while await consumer.position(tp) < end:
+                batch = await consumer.getmany(tp, timeout_ms=1000, max_records=10_000)
+                found += [
+                    json.loads(r.value)
+                    for r in batch.get(tp, [])
+                    if r.offset < end and r.value and b'"email.bounced"' in r.value
+                ]
+    finally:
+        await consumer.stop()
+    return sorted(found, key=lambda b: (b["occurred_at"], b["event_id"]))
+
+
 def _summary(
     metrics: dict[str, float],
     stored: list[Path],
@@ -382,7 +447,10 @@ def _summary(
     inbox: Inbox,
     responses: Responses,
     seconds: float,
+    *,
+    bounces: tuple[int, int, int],
 ) -> None:
+    refused, bounced, suppressed = bounces
     sent = int(_total(metrics, "lifecycle_emails_sent_total"))
     dead = int(_total(metrics, "lifecycle_events_dead_lettered_total"))
     lines = [
@@ -390,6 +458,8 @@ def _summary(
         f"Demo finished in {seconds:.0f} s: {int(_handled(metrics)):,} events processed,"
         f" {sent:,} emails sent, {responses.orders:,} orders placed in answer to an email.",
         f"Broken records sent to the dead-letter topic: {dead}",
+        f"Hard bounces: {refused} emails refused to {bounced} closed mailboxes; marketing to"
+        f" them suppressed from then on: {suppressed} emails not sent",
         "",
         f"{len(stored)} emails are in {output / 'mail'} (open any .eml file in a mail client)",
         f"Report: {output / 'report.html'} (and report.json)",

@@ -40,8 +40,9 @@ class MailSink:
     """``async with MailSink(directory) as sink:`` listens on ``sink.host:sink.port``.
 
     ``port=0`` picks a free port (read it from ``sink.port`` after start).
-    Recipients whose address starts with ``bounce_prefix`` are refused with a 550, like a
-    mailbox that does not exist, so the demo can show hard-bounce suppression.
+    Recipients in ``closed`` (add with :meth:`close_mailbox`) are refused at RCPT with a
+    550 5.1.1, like a mailbox that does not exist, so the demo can show hard-bounce
+    suppression; ``refused`` lists each refused recipient in order.
     """
 
     def __init__(
@@ -50,9 +51,9 @@ class MailSink:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        bounce_prefix: str | None = None,
     ) -> None:
-        self.bounce_prefix = bounce_prefix
+        #: Lower-case addresses; read on the server's thread (a set lookup: no lock needed).
+        self.closed: set[str] = set()
         self.refused: list[str] = []
         self.directory = Path(directory)
         self.host = host
@@ -93,10 +94,14 @@ class MailSink:
         if controller is not None:
             await asyncio.to_thread(controller.stop)
 
+    def close_mailbox(self, address: str) -> None:
+        """From now on refuse mail to ``address`` (550 5.1.1: a hard bounce)."""
+        self.closed.add(address.lower())
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        if self.bounce_prefix and address.lower().startswith(self.bounce_prefix):
+        if address.lower() in self.closed:
             self.refused.append(address)
             return "550 5.1.1 No such mailbox here"
         envelope.rcpt_tos.append(address)

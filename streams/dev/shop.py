@@ -20,7 +20,9 @@ Behaviours (shares of the customers; see :data:`BEHAVIOURS`):
 
 Everyone has a locale of the shipped set (en, sv, pl, nb, fi) and a time zone (London,
 New York, Sydney, Stockholm, Warsaw, Oslo, Helsinki); 88 % give marketing consent at
-signup and 2 % withdraw it later.
+signup and 2 % withdraw it later. For 4 % the mailbox closes 5-60 days after signup
+(:attr:`SimCustomer.mailbox_closes_at`): from then on the demo's mail sink refuses it
+with a 550, a hard bounce, and the worker stops sending them marketing mail.
 
 **One event per customer per time slot** (``slot_days`` days). The shop's topics are read
 by separate ingest agents, so one customer's events on two topics may reach the engine
@@ -100,6 +102,8 @@ class SimCustomer:
     signup_at: datetime
     #: The time the customer stopped buying of their own accord (None: never stops).
     stopped_at: datetime | None = None
+    #: From this time on mail to the address is refused (None: it never is).
+    mailbox_closes_at: datetime | None = None
     orders: int = 0
     responses: int = 0
     events: int = 0
@@ -227,6 +231,17 @@ class Shop:
                     source="preference_center",
                 ),
             )
+        # Drawn last, so the rest of every customer's plan is what it was without it.
+        if rng.random() < 0.04:
+            customer.mailbox_closes_at = self._at(s + rng.uniform(5, 60))
+
+    def closed_mailboxes(self, by: datetime) -> list[str]:
+        """The addresses whose mailbox has closed by ``by``."""
+        return [
+            c.email
+            for c in self.customers.values()
+            if c.mailbox_closes_at is not None and c.mailbox_closes_at <= by
+        ]
 
     def _plan_loyal(self, c: SimCustomer, rng: random.Random, s: float) -> None:
         c.spend_range = (30, 120)

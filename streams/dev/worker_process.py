@@ -145,8 +145,10 @@ class WorkerProcess:
     async def totals(self, names: frozenset[str]) -> dict[str, float]:
         """The sum over all labels of each sample name in ``names`` (absent: 0).
 
-        A line filter instead of the exposition parser: cheap enough to poll many times
-        a second without the poller's own CPU slowing the worker beside it."""
+        A name may also be one labelled sample as the exposition writes it, e.g.
+        ``x_total{reason="a"}`` (exactly that label set). A line filter instead of the
+        exposition parser: cheap enough to poll many times a second without the
+        poller's own CPU slowing the worker beside it."""
         async with (
             aiohttp.ClientSession() as http,
             http.get(f"{self.base_url}/metrics") as response,
@@ -156,14 +158,14 @@ class WorkerProcess:
         for line in text.splitlines():
             if not line or line[0] == "#":
                 continue
-            name, _, rest = line.partition("{")
-            if "{" not in line:
-                name, _, rest = line.partition(" ")
-            if name in sums:
-                try:
-                    sums[name] += float(rest.rsplit(" ", 1)[-1])
-                except ValueError:
-                    continue
+            sample, _, value = line.rpartition(" ")
+            name = sample.partition("{")[0]
+            for key in (name, sample) if sample != name else (name,):
+                if key in sums:
+                    try:
+                        sums[key] += float(value)
+                    except ValueError:
+                        continue
         return sums
 
     async def metric(self, name: str, **labels: str) -> float:

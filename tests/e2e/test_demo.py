@@ -1,7 +1,8 @@
 """``lifecycle demo`` end to end on the embedded Tansu broker, as a new user runs it: a short
 simulation (fewer customers and days), the report's uplift and split check, the emails on
 disk against the report's counts, ``lifecycle replay`` of the history deciding the same
-emails, and the inbox page in headless Chromium while ``--keep-open`` holds it up."""
+emails, hard bounces suppressing marketing mail in simulated time, and the inbox page in
+headless Chromium while ``--keep-open`` holds it up."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import datetime
 from email import policy
 from pathlib import Path
 from typing import Any
@@ -97,10 +99,12 @@ def test_demo_simulates_a_shop_reports_uplift_and_serves_its_inbox(tmp_path: Pat
         assert max(treated) > arms["control"]["conversion_rate"]
         assert (output / "report.html").read_text().startswith("<!")
 
-        # The emails on disk are the emails the report counts.
+        # The emails on disk, and those closed mailboxes refused, are what the report counts.
         stored = sorted((output / "mail").glob("*.eml"))
         counted = sum(sum(a["emails"].values()) for c in report["campaigns"] for a in c["arms"])
-        assert len(stored) == counted > 500
+        refusals = json.loads((output / "simulation.json").read_text())["hard_bounces"]
+        assert len(stored) + refusals == counted
+        assert len(stored) > 500
         assert f"{len(stored)} emails are in {output / 'mail'}" in out
         on_disk = set()
         for path in stored:
@@ -117,12 +121,51 @@ def test_demo_simulates_a_shop_reports_uplift_and_serves_its_inbox(tmp_path: Pat
             cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         assert replay.returncode == 0, replay.stderr[-2000:]
-        decided = {
-            record["message_id"]
+        decisions = [
+            record
             for record in map(json.loads, replay.stdout.splitlines())
-            if record["kind"] == "decision" and record.get("message_id")
-        }
-        assert decided == on_disk
+            if record["kind"] == "decision"
+        ]
+        decided = {d["message_id"] for d in decisions if d.get("message_id")}
+        history = (output / "history.jsonl").read_text().splitlines()
+        bounces = [json.loads(line) for line in history if '"email.bounced"' in line]
+        refused = {b["message_id"] for b in bounces}
+        # Every email decided was stored, or refused by a closed mailbox (and bounced).
+        assert decided == on_disk | refused
+        assert not on_disk & refused
+
+        # Hard bounces, in simulated time: dated inside the simulation, each customer's
+        # marketing suppressed from their first bounce on, and no email stored after it.
+        assert simulation["hard_bounces"] == len(bounces) > 0
+        end = datetime.fromisoformat(simulation["end"])
+        first_bounce: dict[str, datetime] = {}
+        for bounce in bounces:
+            at = datetime.fromisoformat(bounce["occurred_at"])
+            assert datetime.fromisoformat(simulation["start"]) < at <= end
+            customer = bounce["customer_id"]
+            first_bounce[customer] = min(at, first_bounce.get(customer, at))
+        stored_after_bounce = [
+            d
+            for d in decisions
+            if d.get("message_id") in on_disk
+            and d["customer_id"] in first_bounce
+            and datetime.fromisoformat(d["at"]) >= first_bounce[d["customer_id"]]
+        ]
+        assert stored_after_bounce == []
+        suppressed = [
+            d for d in decisions if d["outcome"] == "suppressed" and d["variant"] != "control"
+        ]
+        assert all(
+            datetime.fromisoformat(d["at"]) >= first_bounce[d["customer_id"]] for d in suppressed
+        )
+        reported = sum(
+            arm["skipped"].get("suppressed", 0) for c in report["campaigns"] for arm in c["arms"]
+        )
+        assert reported == len(suppressed) == simulation["suppressed_by_bounces"] > 0
+        assert (
+            f"Hard bounces: {len(bounces)} emails refused to {len(first_bounce)} closed"
+            f" mailboxes; marketing to them suppressed from then on: {reported} emails not sent"
+        ) in out
 
         # The inbox while the demo keeps it open: the list, then one message's parts.
         listing = chromium(tmp_path, "--dump-dom", inbox)

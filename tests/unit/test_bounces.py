@@ -1,10 +1,17 @@
-"""Which RCPT refusals suppress the address: real-world reply texts."""
+"""Which RCPT refusals suppress the address (real-world reply texts), and when a bounce happened."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from lifecycle.mail.bounces import EnhancedStatus, enhanced_status, is_mailbox_failure
+from lifecycle.mail.bounces import (
+    EnhancedStatus,
+    bounce_time,
+    enhanced_status,
+    is_mailbox_failure,
+)
 
 # (code, reply text as aiosmtplib gives it: without the basic code)
 MAILBOX_GONE = [
@@ -55,3 +62,24 @@ def test_enhanced_status_is_read_from_the_start_of_the_first_line() -> None:
     assert enhanced_status("Mailbox 5.1.1 mentioned later") is None
     assert enhanced_status("5.1.1.2 not a status code") is None
     assert enhanced_status("") is None
+
+
+# -- when a bounce happened: the event time the engine applies it at ----------------------
+
+DECIDED = datetime(2026, 4, 10, 9, 0, tzinfo=UTC)
+
+
+def test_a_live_bounce_is_dated_when_the_attempt_was_refused() -> None:
+    retried = DECIDED + timedelta(hours=5)  # refused at the fourth attempt, hours later
+    assert bounce_time(DECIDED, retried) == retried
+
+
+def test_a_bounce_is_never_dated_before_its_message() -> None:
+    # The worker's clock behind the shop's: the decision time is the later one.
+    assert bounce_time(DECIDED, DECIDED - timedelta(minutes=3)) == DECIDED
+
+
+def test_with_time_from_the_records_a_bounce_is_dated_by_its_message() -> None:
+    # No event clock at the attempt (external ticks): months of wall clock ahead of the
+    # simulation must not move the customer's time.
+    assert bounce_time(DECIDED, None) == DECIDED

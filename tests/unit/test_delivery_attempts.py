@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 
+from lifecycle.events import EmailBounced, parse_event
 from lifecycle.mail.ledger import LedgerEntry, RetryRecord
 from lifecycle.mail.outbox import OutboxMessage, derive_message_id
 from streams.agents import RetryAgent
 from streams.dead_letter import DeadLetters
 from streams.delivery import Delivery
 from streams.delivery.ledger import CommitNotDurableError, FaustLedger
-from streams.delivery.smtp import SmtpReceipt
+from streams.delivery.smtp import PermanentSmtpError, SmtpReceipt
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 
@@ -561,3 +562,42 @@ async def test_an_unrendered_message_expires_unsent_even_in_time() -> None:
     assert entry.detail is not None
     assert "too long ago for the engine to render" in entry.detail
     assert worker.metrics.emails_expired.labels("receipt")._value.get() == 1
+
+
+# -- hard bounces go back to the engine, dated in event time -----------------------------
+
+
+class RefusingSender(FakeSender):
+    async def send(
+        self,
+        envelope_from: str,
+        recipients: Sequence[str],
+        message_bytes: bytes,
+        *,
+        before_commit: BeforeCommit | None = None,
+    ) -> SmtpReceipt:
+        raise PermanentSmtpError(
+            "refused", stage="rcpt", code=550, reply="5.1.1 No such mailbox here"
+        )
+
+
+@pytest.mark.parametrize(("ticker", "dated"), [("wall", "attempt"), ("external", "decision")])
+async def test_a_hard_bounce_is_dated_by_the_attempt_live_and_by_its_message_in_external_time(
+    ticker: str, dated: str
+) -> None:
+    delivery, ledger, _, worker = make_delivery()
+    # As the demo runs it: no maximum delay, so an email decided "months ago" is still sent.
+    delivery.settings = settings(ticker=ticker, max_send_delay_hours=0)
+    delivery.new_sender = RefusingSender
+    decided = datetime(2026, 4, 10, 9, 0, tzinfo=UTC)
+    attempted = decided + timedelta(days=240)  # the wall clock, far from simulated time
+    with_clock(delivery, attempted)
+    await delivery.attempt(message(1, decided_at=decided), attempt=1)
+
+    [(key, value, _)] = worker.topics.customer_events.records
+    bounce = parse_event(value)
+    assert isinstance(bounce, EmailBounced)
+    assert key == b"c1"
+    assert bounce.permanent
+    assert bounce.occurred_at == (attempted if dated == "attempt" else decided)
+    assert ledger.entries[message(1, decided_at=decided).message_id.encode()].state == "failed"
