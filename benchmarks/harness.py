@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 import aiohttp
@@ -133,3 +133,16 @@ async def processed(worker: WorkerProcess) -> float:
         return await worker.metric("lifecycle_events_processed_total")
     except (aiohttp.ClientError, OSError):
         return -1.0
+
+
+async def first_to_last_seconds(
+    count: Callable[[], Awaitable[float]], total: int, *, within: float, what: str
+) -> float:
+    """Seconds from the first event processed to the ``total``-th, by ``count``.
+
+    The first is polled every 50 ms, the last every 250 ms: rendering /metrics costs the
+    worker CPU."""
+    await wait_for(count, lambda n: n > 0, within=120, interval=0.05, what="first event processed")
+    started = time.perf_counter()
+    await wait_for(count, lambda n: n >= total, within=within, interval=0.25, what=what)
+    return time.perf_counter() - started

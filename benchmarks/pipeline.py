@@ -52,7 +52,6 @@ import signal
 import statistics
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -73,6 +72,7 @@ from .harness import (
     ROOT,
     create_source_topics,
     create_topics,
+    first_to_last_seconds,
     mib,
     proc_status,
     processed,
@@ -214,23 +214,12 @@ async def _run_worker(
             idle_rss = proc_status(worker.process.pid)["VmRSS"]
             profiler = await _profiler(args.profile, worker.process.pid)
             producing = asyncio.create_task(produce(bootstrap, prefix, mix))
-            await wait_for(
+            seconds = await first_to_last_seconds(
                 lambda: processed(worker),
-                lambda n: n > 0,
-                within=120,
-                interval=0.05,
-                what="first event processed",
-            )
-            started = time.perf_counter()
-            await wait_for(
-                lambda: processed(worker),
-                lambda n: n >= len(mix),
+                len(mix),
                 within=args.timeout,
-                # Rendering /metrics costs the worker CPU: a coarse poll for the end.
-                interval=0.25,
                 what=f"{len(mix)} events processed",
             )
-            seconds = time.perf_counter() - started
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
                 await profiler.wait()

@@ -23,13 +23,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from streams.dev.worker_process import WorkerProcess, wait_for
 
-from .harness import ROOT, create_source_topics, produce, worker_environment
+from .harness import (
+    ROOT,
+    create_source_topics,
+    first_to_last_seconds,
+    produce,
+    worker_environment,
+)
 from .mix import MixRecord
 from .sink import AcceptanceSink, Accepted, duplicates
 
@@ -124,22 +129,12 @@ async def run_group(
 
             await wait_for(all_ready, bool, within=120, what="every worker ready")
             producing = asyncio.create_task(produce(bootstrap, prefix, mix))
-            await wait_for(
+            seconds = await first_to_last_seconds(
                 lambda: _processed_sum(group),
-                lambda n: n > 0,
-                within=120,
-                interval=0.05,
-                what="first event processed",
-            )
-            started = time.perf_counter()
-            await wait_for(
-                lambda: _processed_sum(group),
-                lambda n: n >= len(mix),
+                len(mix),
                 within=within,
-                interval=0.25,
                 what=f"{len(mix)} events processed by {workers} worker(s)",
             )
-            seconds = time.perf_counter() - started
             await producing
             try:
                 per_worker = await wait_for(
