@@ -32,6 +32,14 @@ At the end the worker is stopped (it flushes its counters), the campaign report 
 retention figures are printed from the counters topic, ``OUTPUT/report.html`` and
 ``OUTPUT/report.json`` are written, and the demo says where the emails, the report and
 the inbox are; ``--keep-open`` keeps the inbox up until Ctrl-C.
+
+Stopping: whatever ends the demo (the end, a failure, Ctrl-C at any point), every part it
+started is stopped, each within a bound of its own (:class:`_Parts`), so a Ctrl-C ends it
+within :data:`STOP_WITHIN_SECONDS` with exit code 130 and no child process left; a second
+Ctrl-C kills the worker and the broker and exits at once (:mod:`~streams.dev.interrupts`).
+Failure window: the report needs the worker's last counters, so the worker's polite stop
+before the report has no short bound of its own; a Ctrl-C during it still ends the demo
+within the bound (the worker is then killed after its 3 s).
 """
 
 from __future__ import annotations
@@ -43,7 +51,8 @@ import secrets
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +64,7 @@ from lifecycle.measurement import build_report, render_html, render_text, report
 from lifecycle.processing import encode_tick
 from streams.dev.brokers import BrokerUnavailableError, EmbeddedTansu
 from streams.dev.inbox import Inbox
+from streams.dev.interrupts import Interrupts
 from streams.dev.mail_sink import MailSink
 from streams.dev.progress import Progress
 from streams.dev.responses import Responses
@@ -62,7 +72,21 @@ from streams.dev.shop import Shop
 from streams.dev.worker_process import WorkerProcess, wait_for
 from streams.settings import TopicSettings
 
-__all__ = ["demo_main", "run_demo"]
+__all__ = ["STOP_WITHIN_SECONDS", "demo_main", "run_demo"]
+
+#: Ctrl-C ends the demo within this many seconds and leaves no child process running: the
+#: parts stop within the bounds below (side by side, then the broker: about 5 s at most),
+#: and a watchdog kills whatever is left when this time is up.
+STOP_WITHIN_SECONDS = 10.0
+_PRODUCER_STOP_SECONDS = 1.0
+#: SIGTERM, then SIGKILL: a worker stopped this way may not flush its last counters, which
+#: only matters to a report, and the demo reports after the polite stop it gives the worker.
+_WORKER_STOP_SECONDS = 3.0
+#: How long the inbox lets a request in progress finish (aiohttp may spend it twice).
+_INBOX_SHUTDOWN_SECONDS = 1.0
+_SINK_STOP_SECONDS = 1.0
+#: SIGTERM, then SIGKILL (Tansu keeps nothing worth a longer wait: memory storage).
+_BROKER_STOP_SECONDS = 2.0
 
 #: The key of tick records (the worker's ticker uses the same; see streams.agents.ticker).
 _TICK_KEY = b"__tick__"
@@ -88,12 +112,29 @@ _BROKEN = [
 
 
 def demo_main(args: argparse.Namespace) -> int:
-    """Run the demo with the options of ``lifecycle demo`` (:mod:`streams.cli.demo`)."""
-    try:
-        return asyncio.run(run_demo(args))
-    except BrokerUnavailableError as exc:
-        _say(f"lifecycle demo: {exc}")
-        return 2
+    """Run the demo with the options of ``lifecycle demo`` (:mod:`streams.cli.demo`).
+
+    Ctrl-C (or SIGTERM) stops it within :data:`STOP_WITHIN_SECONDS` and exits with 130
+    (143); a second one kills the child processes and exits at once."""
+    interrupts = Interrupts(
+        within=STOP_WITHIN_SECONDS,
+        message=(
+            "Stopping the demo: the worker, the broker, the mail sink and the inbox"
+            f" (within {STOP_WITHIN_SECONDS:.0f} s; Ctrl-C again to kill them at once) ..."
+        ),
+        name="lifecycle demo",
+    )
+    with interrupts.installed():
+        try:
+            return asyncio.run(run_demo(args, interrupts))
+        except BrokerUnavailableError as exc:
+            _say(f"lifecycle demo: {exc}")
+            return 2
+        except (Exception, asyncio.CancelledError):
+            # Cancelled by the signal, or a part failing as it is stopped: asked for, not news.
+            if interrupts.received is None:
+                raise
+            return interrupts.exit_code
 
 
 def _say(text: str) -> None:
@@ -119,7 +160,93 @@ def _campaigns(args: argparse.Namespace) -> tuple[Path, Any] | None:
     return directory.resolve(), load_campaign_set(settings, directory=directory)
 
 
-async def run_demo(args: argparse.Namespace) -> int:
+async def run_demo(args: argparse.Namespace, interrupts: Interrupts | None = None) -> int:
+    """The demo; with ``interrupts``, the first Ctrl-C cancels it and the parts stop."""
+    parts = _Parts()
+    if interrupts is not None:
+        task = asyncio.current_task()
+        assert task is not None
+        interrupts.watch(task)
+        interrupts.adopt(parts.pids)
+    try:
+        return await _demo(args, parts)
+    finally:
+        _uncancel()
+        await parts.stop()
+
+
+def _uncancel() -> None:
+    """Clear the task's cancel requests: a Ctrl-C cancelled it, and on Python 3.11 a timeout
+    (``asyncio.timeout``, aiohttp's shutdown) inside a task with a cancel request pending
+    ends at once in CancelledError instead of waiting its time, so the parts' stops, which
+    rely on their timeouts, would be cut short. The CancelledError in flight still ends
+    the demo once they are done."""
+    task = asyncio.current_task()
+    while task is not None and task.cancelling():
+        task.uncancel()
+
+
+@dataclass
+class _Parts:
+    """What the demo started so far; :meth:`stop` stops it whatever happened."""
+
+    broker: EmbeddedTansu | None = None
+    sink: MailSink | None = None
+    inbox: Inbox | None = None
+    worker: WorkerProcess | None = None
+    producer: AIOKafkaProducer | None = None
+
+    def pids(self) -> list[int]:
+        """The child processes still running (for the hard stop of a second Ctrl-C)."""
+        running = (
+            None if self.worker is None else self.worker.pid,
+            None if self.broker is None else self.broker.pid,
+        )
+        return [pid for pid in running if pid is not None]
+
+    async def stop(self) -> None:
+        """Everything within :data:`STOP_WITHIN_SECONDS`: the producer, the worker (SIGTERM,
+        SIGKILL after its bound), the inbox and the sink stop side by side, each within its
+        bound, then the broker (the others talk to it) the same way."""
+        producer, self.producer = self.producer, None
+        worker, inbox, sink = self.worker, self.inbox, self.sink
+        self.inbox = self.sink = None
+        await asyncio.gather(
+            _stop_step(
+                "the producer",
+                None if producer is None else producer.stop(),
+                _PRODUCER_STOP_SECONDS,
+            ),
+            _stop_step(
+                "the worker", None if worker is None else worker.stop(within=_WORKER_STOP_SECONDS)
+            ),
+            _stop_step(
+                "the inbox",
+                None if inbox is None else inbox.stop(),
+                2 * _INBOX_SHUTDOWN_SECONDS + 1,
+            ),
+            _stop_step(
+                "the mail sink", None if sink is None else sink.stop(within=_SINK_STOP_SECONDS)
+            ),
+        )
+        broker, self.broker = self.broker, None
+        await _stop_step("the broker", None if broker is None else broker.stop())
+
+
+async def _stop_step(what: str, stopping: Awaitable[object] | None, within: float = 0) -> None:
+    """Await ``stopping`` (``within`` seconds at most if given); report, never raise, a
+    failure, so one part's trouble does not keep the others running."""
+    if stopping is None:
+        return
+    try:
+        await (asyncio.wait_for(stopping, within) if within else stopping)
+    except TimeoutError:
+        _say(f"lifecycle demo: {what} did not stop within {within:.0f} s")
+    except Exception as exc:
+        _say(f"lifecycle demo: stopping {what} failed: {exc!r}")
+
+
+async def _demo(args: argparse.Namespace, parts: _Parts) -> int:
     started = time.monotonic()
     output: Path = args.output.resolve()
     _clean(output)
@@ -141,93 +268,99 @@ async def run_demo(args: argparse.Namespace) -> int:
         f" {args.start.isoformat()} (seed {args.seed})."
     )
     _say("Starting the embedded Kafka-compatible broker (Tansu), an SMTP sink and its inbox ...")
-    async with (
-        EmbeddedTansu() as broker,
-        MailSink(output / "mail") as sink,
-        Inbox(output / "mail") as inbox,
-    ):
-        await _create_topics(broker.bootstrap_servers)
-        worker = WorkerProcess(
-            _worker_environment(
-                broker.bootstrap_servers, sink.port, campaigns_dir, output, args.fetch_max_wait_ms
-            ),
-            output / "worker.log",
+    broker = parts.broker = EmbeddedTansu(stop_timeout=_BROKER_STOP_SECONDS)
+    await broker.start()
+    sink = parts.sink = MailSink(output / "mail")
+    await sink.start()
+    inbox = parts.inbox = Inbox(output / "mail", shutdown_timeout=_INBOX_SHUTDOWN_SECONDS)
+    await inbox.start()
+    await _create_topics(broker.bootstrap_servers)
+    worker = parts.worker = WorkerProcess(
+        _worker_environment(
+            broker.bootstrap_servers, sink.port, campaigns_dir, output, args.fetch_max_wait_ms
+        ),
+        output / "worker.log",
+    )
+    _say(f"Starting the worker (log: {worker.log_path}) ...")
+    await worker.start(ready_within=args.timeout)
+    _say(f"Inbox (while the demo runs): {inbox.url}")
+    producer = parts.producer = AIOKafkaProducer(
+        bootstrap_servers=broker.bootstrap_servers, linger_ms=2
+    )
+    await producer.start()
+    deadline = time.monotonic() + args.timeout
+    tick_partitions = {
+        name: len(await producer.partitions_for(name) or ())
+        for name in (topics.customer_events, topics.outbox_retry)
+    }
+    simulation = _Simulation(worker, producer, tick_partitions, deadline)
+    with (output / "history.jsonl").open("w", encoding="utf-8") as history:
+        await simulation.run(shop, responses, sink, history, Progress(shop.slots))
+        bounces = await _bounces(
+            broker.bootstrap_servers,
+            topics.customer_events,
+            tick_partitions[topics.customer_events],
         )
-        _say(f"Starting the worker (log: {worker.log_path}) ...")
-        await worker.start(ready_within=args.timeout)
-        _say(f"Inbox (while the demo runs): {inbox.url}")
-        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, linger_ms=2)
-        await producer.start()
-        deadline = time.monotonic() + args.timeout
-        try:
-            tick_partitions = {
-                name: len(await producer.partitions_for(name) or ())
-                for name in (topics.customer_events, topics.outbox_retry)
-            }
-            simulation = _Simulation(worker, producer, tick_partitions, deadline)
-            with (output / "history.jsonl").open("w", encoding="utf-8") as history:
-                await simulation.run(shop, responses, sink, history, Progress(shop.slots))
-                bounces = await _bounces(
-                    broker.bootstrap_servers,
-                    topics.customer_events,
-                    tick_partitions[topics.customer_events],
-                )
-                # What the worker applied: replay of the history applies it too.
-                history.writelines(json.dumps(b, ensure_ascii=False) + "\n" for b in bounces)
-            metrics = await worker.metrics()
-        finally:
-            await producer.stop()
-            await worker.stop()
-        from streams.campaign_loading import campaign_infos
-        from streams.counters import read_counters
+        # What the worker applied: replay of the history applies it too.
+        history.writelines(json.dumps(b, ensure_ascii=False) + "\n" for b in bounces)
+    metrics = await worker.metrics()
+    await producer.stop()
+    parts.producer = None
+    # A polite stop, given its time: the worker flushes the counters the report reads.
+    await worker.stop()
+    from streams.campaign_loading import campaign_infos
+    from streams.counters import read_counters
 
-        totals = await asyncio.wait_for(
-            read_counters(broker.bootstrap_servers, topics.counters), timeout=60
+    totals = await asyncio.wait_for(
+        read_counters(broker.bootstrap_servers, topics.counters), timeout=60
+    )
+    report = build_report(totals, campaign_infos(campaign_set), "month")
+    (output / "report.html").write_text(render_html(report), encoding="utf-8")
+    (output / "report.json").write_text(
+        json.dumps(report_data(report), indent=2, ensure_ascii=False), encoding="utf-8"
+    )
+    suppressed = sum(
+        arm.skipped.get("suppressed", 0) for result in report.campaigns for arm in result.arms
+    )
+    bounced = len({b["customer_id"] for b in bounces})
+    (output / "simulation.json").write_text(
+        json.dumps(
+            {
+                "seed": args.seed,
+                "customers": args.customers,
+                "days": args.days,
+                "start": start.isoformat(),
+                "end": shop.day_start(args.days).isoformat(),
+                "events": simulation.events,
+                "emails_read": responses.read,
+                "orders_caused_by_email": responses.orders,
+                "hard_bounces": len(bounces),
+                "bounced_customers": bounced,
+                "suppressed_by_bounces": suppressed,
+                "campaigns": str(campaigns_dir),
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    _say("")
+    sys.stdout.write(render_text(report))
+    _summary(
+        metrics,
+        sink.stored,
+        output,
+        worker,
+        inbox,
+        responses,
+        time.monotonic() - started,
+        bounces=(len(bounces), bounced, suppressed),
+    )
+    if args.keep_open:
+        _say(
+            f"\nThe inbox stays open at {inbox.url} (Ctrl-C to stop; everything is stopped"
+            f" within {STOP_WITHIN_SECONDS:.0f} s)."
         )
-        report = build_report(totals, campaign_infos(campaign_set), "month")
-        (output / "report.html").write_text(render_html(report), encoding="utf-8")
-        (output / "report.json").write_text(
-            json.dumps(report_data(report), indent=2, ensure_ascii=False), encoding="utf-8"
-        )
-        suppressed = sum(
-            arm.skipped.get("suppressed", 0) for result in report.campaigns for arm in result.arms
-        )
-        bounced = len({b["customer_id"] for b in bounces})
-        (output / "simulation.json").write_text(
-            json.dumps(
-                {
-                    "seed": args.seed,
-                    "customers": args.customers,
-                    "days": args.days,
-                    "start": start.isoformat(),
-                    "end": shop.day_start(args.days).isoformat(),
-                    "events": simulation.events,
-                    "emails_read": responses.read,
-                    "orders_caused_by_email": responses.orders,
-                    "hard_bounces": len(bounces),
-                    "bounced_customers": bounced,
-                    "suppressed_by_bounces": suppressed,
-                    "campaigns": str(campaigns_dir),
-                },
-                indent=2,
-            ),
-            encoding="utf-8",
-        )
-        _say("")
-        sys.stdout.write(render_text(report))
-        _summary(
-            metrics,
-            sink.stored,
-            output,
-            worker,
-            inbox,
-            responses,
-            time.monotonic() - started,
-            bounces=(len(bounces), bounced, suppressed),
-        )
-        if args.keep_open:
-            _say(f"\nThe inbox stays open at {inbox.url} (Ctrl-C to stop).")
-            await asyncio.Event().wait()
+        await asyncio.Event().wait()
     return 0
 
 

@@ -10,6 +10,8 @@ from elsewhere. ``GET /m/NAME/html`` and ``/m/NAME/text`` serve the raw parts as
 
 Only names of ``.eml`` files directly in the directory are served; anything else is 404.
 It reads the directory on each request, so it shows what the sink stored so far.
+:meth:`Inbox.stop` returns within about twice ``shutdown_timeout`` (1 s by default),
+even while a client holds a request open (a body it never finishes sending, say).
 """
 
 from __future__ import annotations
@@ -50,12 +52,22 @@ class Inbox:
     """``async with Inbox(directory) as inbox:`` serves ``inbox.url``."""
 
     def __init__(
-        self, directory: Path, *, host: str = "127.0.0.1", port: int = 0, limit: int = 500
+        self,
+        directory: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        limit: int = 500,
+        shutdown_timeout: float = 1.0,
     ) -> None:
         self.directory = directory
         self.host = host
         self.port = port
         self.limit = limit
+        #: How long stop() lets a request in progress finish before it cancels the request
+        #: (aiohttp's own default is 60 s); aiohttp may spend it twice on one connection:
+        #: once waiting for the handler, once for the connection after cancelling it.
+        self.shutdown_timeout = shutdown_timeout
         self._runner: web.AppRunner | None = None
 
     @property
@@ -75,7 +87,7 @@ class Inbox:
         app.router.add_get("/favicon.ico", _no_icon)
         app.router.add_get("/m/{name}", self._message)
         app.router.add_get("/m/{name}/{part:html|text}", self._part)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=self.shutdown_timeout)
         await runner.setup()
         if self.port == 0:
             [self.port] = free_loopback_ports(1)

@@ -2,7 +2,8 @@
 
 It runs in aiosmtpd's own :class:`~aiosmtpd.controller.Controller` (a server loop on a
 thread of its own), so ``lifecycle demo`` needs no separate mail catcher; the handlers
-below run on that thread.
+below run on that thread. :meth:`MailSink.stop` waits for that thread ``within`` seconds
+at most (2 s by default).
 
 Files are named after the Message-ID, made safe for a file name; a message whose
 Message-ID was already stored gets ``~1``, ``~2``... appended, so duplicate sends stay
@@ -15,9 +16,11 @@ temporary name, then hard-linked into place), so a reader never sees half a mess
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
+import threading
 import uuid
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -89,10 +92,34 @@ class MailSink:
             "mail sink listening on %s:%d, storing in %s", self.host, self.port, self.directory
         )
 
-    async def stop(self) -> None:
+    async def stop(self, *, within: float = 2.0) -> None:
+        """Stop the server and join its thread, waiting ``within`` seconds at most.
+
+        aiosmtpd joins its thread without a timeout. The join runs on a daemon thread of
+        its own, not the loop's executor (whose shutdown would wait for it); if it is not
+        done in time, a warning says so and the server's thread, a daemon, is left to end
+        with the process."""
         controller, self._controller = self._controller, None
-        if controller is not None:
-            await asyncio.to_thread(controller.stop)
+        if controller is None:
+            return
+        loop = asyncio.get_running_loop()
+        stopped: asyncio.Future[None] = loop.create_future()
+
+        def stop_and_report() -> None:
+            try:
+                controller.stop()
+            except Exception as exc:  # a failed stop must not end the caller's shutdown
+                log.warning("mail sink: stopping its server failed: %r", exc)
+            finally:
+                # The loop may be gone when a join that overran its wait ends at last.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_resolve, stopped)
+
+        threading.Thread(target=stop_and_report, name="mail-sink-stop", daemon=True).start()
+        try:
+            await asyncio.wait_for(asyncio.shield(stopped), within)
+        except TimeoutError:
+            log.warning("mail sink not stopped within %.0f s; left to end with the process", within)
 
     def close_mailbox(self, address: str) -> None:
         """From now on refuse mail to ``address`` (550 5.1.1: a hard bounce)."""
@@ -133,6 +160,11 @@ class MailSink:
                 return target
         finally:
             temporary.unlink()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _file_stem(content: bytes) -> str:

@@ -64,6 +64,12 @@ class WorkerProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id while it runs (its exit not yet seen), else None."""
+        process = self.process
+        return process.pid if process is not None and process.returncode is None else None
+
     def _environment(self) -> dict[str, str]:
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
         return {

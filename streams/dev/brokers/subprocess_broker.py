@@ -2,9 +2,9 @@
 
 A subprocess broker listens on free loopback ports only, is tied to the Python thread that
 started it (on Linux it gets SIGTERM when that thread dies, so a killed test run leaves no
-broker behind), and is stopped with SIGTERM, then SIGKILL after a timeout. Its temp dir is
-removed on stop, except after a failed start, when it is kept and named in the error. A start
-that fails on a port clash is retried on other ports.
+broker behind), and is stopped with SIGTERM, then SIGKILL after ``stop_timeout`` seconds.
+Its temp dir is removed on stop, except after a failed start, when it is kept and named in
+the error. A start that fails on a port clash is retried on other ports.
 """
 
 from __future__ import annotations
@@ -98,6 +98,12 @@ class SubprocessBroker(Broker):
         if self._bootstrap is None or self._process is None:
             raise BrokerError(f"{self.kind} broker is not started")
         return self._bootstrap
+
+    @property
+    def pid(self) -> int | None:
+        """The broker process's id while it runs (not yet reaped), else None."""
+        process = self._process
+        return process.pid if process is not None and process.returncode is None else None
 
     @property
     def workdir(self) -> Path | None:
@@ -208,7 +214,8 @@ class SubprocessBroker(Broker):
                     await asyncio.sleep(0.05)
                 if process.poll() is None:
                     log.warning("%s did not stop within %.0fs; killing", self, self._stop_timeout)
-            _terminate_sync(process, timeout=5.0)
+            # SIGKILL now if still running: stop() takes stop_timeout at most.
+            _terminate_sync(process, timeout=0.0)
         self._process = None
         self._bootstrap = None
         if self._workdir is not None:
