@@ -24,12 +24,13 @@ from urllib.parse import urlsplit
 import pytest
 
 from streams.dev.demo import STOP_WITHIN_SECONDS
+from tests.support import processes
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.tansu,
     pytest.mark.slow,
-    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc"),
+    pytest.mark.skipif(not processes.HAS_PROC, reason="finds the demo's children in /proc"),
 ]
 
 _STOPPING = "Stopping the demo"
@@ -92,16 +93,7 @@ class _Demo:
 
     def children(self) -> dict[int, str]:
         """The demo's child processes: pid to command line."""
-        found = {}
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rpartition(")")[2].split()
-                command = (stat.parent / "cmdline").read_bytes()
-            except OSError:  # it ended while we looked
-                continue
-            if int(fields[1]) == self.process.pid:
-                found[int(stat.parent.name)] = command.replace(b"\0", b" ").decode()
-        return found
+        return processes.children(self.process.pid)
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -150,15 +142,6 @@ def _request_held_open(url: str) -> Iterator[None]:
         yield
 
 
-def _gone(pid: int) -> bool:
-    """Ended: no such process, or a zombie nobody reaped yet."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return True
-    return state == "Z"
-
-
 def _stderr(demo: _Demo) -> str:
     return demo.stderr_path.read_text(errors="replace")
 
@@ -184,7 +167,7 @@ def test_ctrl_c_after_the_report_stops_within_the_bound_though_a_request_is_held
     assert out.count(_STOPPING) == 1
     assert "killed" not in out.split(_STOPPING)[1]
     assert "Traceback" not in _stderr(demo)
-    assert _gone(tansu)
+    assert processes.gone(tansu)
 
 
 def test_ctrl_c_during_the_run_stops_the_worker_and_the_broker(demo: _Demo) -> None:
@@ -203,8 +186,8 @@ def test_ctrl_c_during_the_run_stops_the_worker_and_the_broker(demo: _Demo) -> N
     # One line, the last: nothing after it, no watchdog either.
     assert out.rstrip("\n").splitlines()[-1].startswith(_STOPPING), out
     assert "Traceback" not in _stderr(demo)
-    assert _gone(worker)
-    assert _gone(tansu)
+    assert processes.gone(worker)
+    assert processes.gone(tansu)
 
 
 def test_a_second_ctrl_c_kills_the_children_and_exits_at_once(demo: _Demo) -> None:
@@ -221,4 +204,4 @@ def test_a_second_ctrl_c_kills_the_children_and_exits_at_once(demo: _Demo) -> No
     assert took <= 2, out
     assert "stopped at once; 1 child process killed" in out
     assert "Traceback" not in _stderr(demo)
-    assert _gone(tansu)
+    assert processes.gone(tansu)
