@@ -188,4 +188,4 @@ def test_demo_simulates_a_shop_reports_uplift_and_serves_its_inbox(tmp_path: Pat
         except subprocess.TimeoutExpired:
             demo.kill()
             demo.wait()
-    assert demo.returncode in (0, 130)
+    assert demo.returncode == 130  # stopped by Ctrl-C (tests/e2e/test_demo_stop.py: its bounds)
