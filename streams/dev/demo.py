@@ -171,19 +171,9 @@ async def run_demo(args: argparse.Namespace, interrupts: Interrupts | None = Non
     try:
         return await _demo(args, parts)
     finally:
-        _uncancel()
+        # After a Ctrl-C this task is cancelled; the steps with a timeout of their own run
+        # as tasks of their own (gather, wait_for), so their timeouts work as written.
         await parts.stop()
-
-
-def _uncancel() -> None:
-    """Clear the task's cancel requests: a Ctrl-C cancelled it, and on Python 3.11 a timeout
-    (``asyncio.timeout``, aiohttp's shutdown) inside a task with a cancel request pending
-    ends at once in CancelledError instead of waiting its time, so the parts' stops, which
-    rely on their timeouts, would be cut short. The CancelledError in flight still ends
-    the demo once they are done."""
-    task = asyncio.current_task()
-    while task is not None and task.cancelling():
-        task.uncancel()
 
 
 @dataclass
