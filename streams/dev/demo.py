@@ -1,8 +1,12 @@
 """``lifecycle demo``: a simulated shop drives the real worker through ~120 days, then reports.
 
 It starts the embedded Tansu broker, an SMTP sink that writes ``.eml`` files with a web
-inbox over them (:mod:`~streams.dev.inbox`), and a real ``lifecycle worker`` process with
-``LIFECYCLE_TICKER=external``. Then, one simulated day at a time:
+inbox over them (:mod:`~streams.dev.inbox`), and real ``lifecycle worker`` processes with
+``LIFECYCLE_TICKER=external``: ``--workers`` of them (2 by default) in one consumer group
+over the demo's 4 partitions, scaled out as a shop would, and read as one
+(:class:`~streams.dev.worker_process.WorkerGroup` adds up their counters). The demo
+starts producing only once every process is ready, so no partition moves during the run.
+Then, one slot of simulated days at a time:
 
 1. the shop simulator (:mod:`~streams.dev.shop`) produces the day's events to the shop's
    topics (any keys, as a shop would), and the demo waits until the engine has processed
@@ -11,7 +15,9 @@ inbox over them (:mod:`~streams.dev.inbox`), and a real ``lifecycle worker`` pro
    (and outbox-retry) topic, exactly as the worker's own ticker would at that moment,
    and waits until the ticks are handled and every email decided so far was delivered;
 3. the response model (:mod:`~streams.dev.responses`) reads the emails the sink received
-   that day and plans the orders they cause on the days that follow.
+   that day, in the order of their Message-IDs (arrival order differs between runs, and
+   two emails to one customer would be answered in either order), and plans the orders
+   they cause on the days that follow.
 
 Hard bounces: the mailboxes the shop closes by the end of a slot (4 % of the customers,
 :attr:`~streams.dev.shop.SimCustomer.mailbox_closes_at`) are refused by the sink from
@@ -59,7 +65,7 @@ from streams.dev.mail_sink import MailSink
 from streams.dev.progress import Progress
 from streams.dev.responses import Responses
 from streams.dev.shop import Shop
-from streams.dev.worker_process import WorkerProcess, wait_for
+from streams.dev.worker_process import WorkerGroup, WorkerProcess, wait_for
 from streams.settings import TopicSettings
 
 __all__ = ["demo_main", "run_demo"]
@@ -147,13 +153,26 @@ async def run_demo(args: argparse.Namespace) -> int:
         Inbox(output / "mail") as inbox,
     ):
         await _create_topics(broker.bootstrap_servers)
-        worker = WorkerProcess(
-            _worker_environment(
-                broker.bootstrap_servers, sink.port, campaigns_dir, output, args.fetch_max_wait_ms
-            ),
-            output / "worker.log",
+        # One secret for the group: a link signed by one worker must verify at any other.
+        unsubscribe_secret = secrets.token_urlsafe(32)
+        worker = WorkerGroup(
+            [
+                WorkerProcess(
+                    _worker_environment(
+                        broker.bootstrap_servers,
+                        sink.port,
+                        campaigns_dir,
+                        output / _numbered("worker-data", n),
+                        args.fetch_max_wait_ms,
+                        unsubscribe_secret,
+                    ),
+                    output / _numbered("worker.log", n),
+                )
+                for n in range(args.workers)
+            ]
         )
-        _say(f"Starting the worker (log: {worker.log_path}) ...")
+        logs = ", ".join(str(path) for path in worker.log_paths)
+        _say(f"Starting {_workers(args.workers)} (log: {logs}) ...")
         await worker.start(ready_within=args.timeout)
         _say(f"Inbox (while the demo runs): {inbox.url}")
         producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, linger_ms=2)
@@ -234,7 +253,7 @@ async def run_demo(args: argparse.Namespace) -> int:
 class _Simulation:
     def __init__(
         self,
-        worker: WorkerProcess,
+        worker: WorkerGroup,
         producer: AIOKafkaProducer,
         tick_partitions: dict[str, int],
         deadline: float,
@@ -283,7 +302,9 @@ class _Simulation:
                 ),
                 f"slot {slot}",
             )
-            arrived = sink.stored[read:]
+            # In the order of their file names (their Message-IDs), not of arrival: two
+            # emails to one customer in a slot are answered in the same order every run.
+            arrived = sorted(sink.stored[read:], key=lambda path: path.name)
             read += len(arrived)
             if slot == shop.slots:
                 break
@@ -366,8 +387,25 @@ def _delivered(metrics: dict[str, float]) -> bool:
     return delivered >= published
 
 
+def _numbered(name: str, n: int) -> str:
+    """The first worker's file keeps the plain name: ``worker.log``, ``worker-2.log``."""
+    if n == 0:
+        return name
+    stem, dot, suffix = name.partition(".")
+    return f"{stem}-{n + 1}{dot}{suffix}"
+
+
+def _workers(count: int) -> str:
+    return "the worker" if count == 1 else f"{count} workers (one consumer group)"
+
+
 def _worker_environment(
-    bootstrap_servers: str, smtp_port: int, campaigns: Path, output: Path, fetch_max_wait_ms: int
+    bootstrap_servers: str,
+    smtp_port: int,
+    campaigns: Path,
+    data_dir: Path,
+    fetch_max_wait_ms: int,
+    unsubscribe_secret: str,
 ) -> dict[str, str]:
     return {
         "LIFECYCLE_APP_ID": "lifecycle-demo",
@@ -387,8 +425,8 @@ def _worker_environment(
         "LIFECYCLE_CAMPAIGN__SHOP__NAME": "Demo Shop",
         "LIFECYCLE_CAMPAIGN__SHOP__URL": "https://demo-shop.example",
         "LIFECYCLE_CAMPAIGNS_DIR": str(campaigns),
-        "LIFECYCLE_DATA_DIR": str(output / "worker-data"),
-        "LIFECYCLE_UNSUBSCRIBE_SECRET": secrets.token_urlsafe(32),
+        "LIFECYCLE_DATA_DIR": str(data_dir),
+        "LIFECYCLE_UNSUBSCRIBE_SECRET": unsubscribe_secret,
         # Simulated days pass in a fraction of a second: an email decided "months ago" by
         # the wall clock is today's by the simulation's, so none may expire as stale.
         "LIFECYCLE_MAX_SEND_DELAY_HOURS": "0",
@@ -399,7 +437,10 @@ def _clean(output: Path) -> None:
     """Emails and worker state from an earlier run would mix with this one's."""
     for old in (output / "mail").glob("*.eml"):
         old.unlink()
-    shutil.rmtree(output / "worker-data", ignore_errors=True)
+    for data in (*output.glob("worker-data-*"), output / "worker-data"):
+        shutil.rmtree(data, ignore_errors=True)
+    for log in output.glob("worker-*.log"):
+        log.unlink()
     for name in ("worker.log", "history.jsonl", "report.html", "report.json", "simulation.json"):
         (output / name).unlink(missing_ok=True)
     output.mkdir(parents=True, exist_ok=True)
@@ -443,7 +484,7 @@ def _summary(
     metrics: dict[str, float],
     stored: list[Path],
     output: Path,
-    worker: WorkerProcess,
+    worker: WorkerGroup,
     inbox: Inbox,
     responses: Responses,
     seconds: float,
@@ -466,6 +507,6 @@ def _summary(
         f"History of every event: {output / 'history.jsonl'}"
         f" (lifecycle replay {output / 'history.jsonl'} decides the same)",
         f"Inbox: {inbox.url} (up while the demo runs; --keep-open keeps it)",
-        f"Worker log: {worker.log_path}",
+        f"Worker log: {', '.join(str(path) for path in worker.log_paths)}",
     ]
     _say("\n".join(lines))
