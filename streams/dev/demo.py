@@ -8,16 +8,17 @@ over the demo's 4 partitions, scaled out as a shop would, and read as one
 starts producing only once every process is ready, so no partition moves during the run.
 Then, one slot of simulated days at a time:
 
-1. the shop simulator (:mod:`~streams.dev.shop`) produces the day's events to the shop's
+1. the shop simulator (:mod:`~streams.dev.shop`) produces the slot's events to the shop's
    topics (any keys, as a shop would), and the demo waits until the engine has processed
-   every one of them;
-2. it sends a tick dated the end of the day to every partition of the customer-events
-   (and outbox-retry) topic, exactly as the worker's own ticker would at that moment,
-   and waits until the ticks are handled and every email decided so far was delivered;
-3. the response model (:mod:`~streams.dev.responses`) reads the emails the sink received
-   that day, in the order of their Message-IDs (arrival order differs between runs, and
+   every one of them and every email decided so far was delivered;
+2. the response model (:mod:`~streams.dev.responses`) reads the emails the sink received
+   since, in the order of their Message-IDs (arrival order differs between runs, and
    two emails to one customer would be answered in either order), and plans the orders
-   they cause on the days that follow.
+   they cause on the days that follow;
+3. it sends a tick dated the end of the slot to every partition of the customer-events
+   (and outbox-retry) topic, exactly as the worker's own ticker would at that moment,
+   and waits until the ticks are handled, their emails delivered and their bounces
+   applied (the response model reads those emails with the next slot's).
 
 Hard bounces: the mailboxes the shop closes by the end of a slot (4 % of the customers,
 :attr:`~streams.dev.shop.SimCustomer.mailbox_closes_at`) are refused by the sink from
@@ -291,8 +292,8 @@ class _Simulation:
             await asyncio.gather(*pending)
             history.writelines(json.dumps(p.event, ensure_ascii=False) + "\n" for p in planned)
             self.events += len(planned)
-            # This slot's events, the previous slot's ticks, every email decided so far
-            # and every bounce they caused (delivery counts one before it sends it).
+            # This slot's events, every email decided so far and every bounce they caused
+            # (delivery counts one before it sends it).
             await self._until(
                 lambda m: (
                     _handled(m) >= self.events + m[_HARD_BOUNCES]
@@ -315,9 +316,20 @@ class _Simulation:
             # happen at the tick in simulated time; this wait left none in flight).
             for address in shop.closed_mailboxes(end):
                 sink.close_mailbox(address)
-            # After this slot's events (processed), before or after the next slot's: a tick
-            # never overtakes an earlier event, and decisions do not depend on when it comes.
+            # After this slot's events (processed): a tick never overtakes an earlier event.
             await self._tick(end)
+            # The tick's emails, and the bounces they cause, before the next slot's events:
+            # a bounce is dated by its message's decision time, before those events, so
+            # the engine must apply it first, as replay does (a bounce arriving among them
+            # would let some of them decide marketing mail replay suppresses).
+            await self._until(
+                lambda m: (
+                    _total(m, "lifecycle_ticks_total") >= self.ticks
+                    and _handled(m) >= self.events + m[_HARD_BOUNCES]
+                    and _delivered(m)
+                ),
+                f"tick after slot {slot}",
+            )
             progress.update(
                 slot,
                 date.fromordinal(end.toordinal() - 1),
