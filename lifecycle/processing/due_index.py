@@ -22,6 +22,45 @@ __all__ = ["DueIndex"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+# One encoder for every write: ``json.dumps`` with separators builds a new one per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
+def _entry(customer_id: str, due: int) -> bytes:
+    """An entry as it stands in a bucket's compact JSON list."""
+    return _COMPACT.encode([customer_id, due]).encode()
+
+
+def _bucket_without(raw: bytes, entry: bytes) -> bytes | None:
+    """``raw`` without ``entry`` (every copy), or None if ``entry`` is not in it.
+
+    Text, not parsing: in compact JSON (``ensure_ascii``, quotes inside strings escaped)
+    ``,["`` only ever starts an element, so ``,`` + entry + ``,`` inside ``,`` + the
+    list's elements + ``,`` matches that exact element and nothing else. A bucket in
+    any other layout (not written by this module) is parsed instead."""
+    elements = b"," + raw[1:-1] + b","
+    needle = b"," + entry + b","
+    if needle not in elements:
+        parsed = json.loads(raw)
+        compact = _COMPACT.encode(parsed).encode()
+        if compact == raw:
+            return None
+        return _bucket_without(compact, entry) or compact
+    while needle in elements:  # adjacent copies overlap at their commas
+        elements = elements.replace(needle, b",")
+    return b"[" + elements[1:-1] + b"]"
+
+
+def _bucket_with(raw: bytes | None, entry: bytes) -> bytes:
+    """``raw`` (None: an empty bucket) with ``entry`` added at the end, unless it holds it.
+
+    (In a bucket not in the compact layout, a copy of ``entry`` is not seen and the entry
+    is added again; the due walk refiles a copy the state does not back.)"""
+    if not raw or raw == b"[]":
+        return b"[" + entry + b"]"
+    if b"," + entry + b"," in b"," + raw[1:-1] + b",":
+        return raw
+    return raw[:-1] + b"," + entry + b"]"
 
 
 def _micros(at: datetime) -> int:
@@ -68,19 +107,33 @@ class DueIndex:
 
     def _put_ints(self, key: bytes, values: list[int]) -> None:
         if values:
-            self.store.put(key, json.dumps(values, separators=(",", ":")).encode())
+            self.store.put(key, _COMPACT.encode(values).encode())
         else:
             self.store.delete(key)
 
-    def _write(self, bucket: int, entries: list[tuple[str, int]], was_empty: bool) -> None:
-        if entries:
-            self.store.put(self._key(bucket), json.dumps(entries, separators=(",", ":")).encode())
+    def _write(self, bucket: int, raw: bytes, was_empty: bool) -> None:
+        """Store a bucket's new bytes (``[]``: it is empty now) and keep the directory."""
+        if raw != b"[]":
+            self.store.put(self._key(bucket), raw)
             if was_empty:
                 self._file(0, bucket)
         else:
             self.store.delete(self._key(bucket))
             if not was_empty:
                 self._unfile(0, bucket)
+
+    def _remove(self, bucket: int, customer_id: str, due: int) -> None:
+        raw = self.store.get(self._key(bucket))
+        if raw:
+            kept = _bucket_without(raw, _entry(customer_id, due))
+            if kept is not None:
+                self._write(bucket, kept, was_empty=False)
+
+    def _add(self, bucket: int, customer_id: str, due: int) -> None:
+        raw = self.store.get(self._key(bucket))
+        added = _bucket_with(raw, _entry(customer_id, due))
+        if added is not raw:
+            self._write(bucket, added, was_empty=not raw)
 
     def _dir_key(self, level: int, group: int | None) -> bytes:
         """Key of the list of non-empty level-``level`` units in ``group`` (None: the top)."""
@@ -148,24 +201,15 @@ class DueIndex:
             return
         if old is not None and new is not None and self.bucket_of(old) == self.bucket_of(new):
             bucket = self.bucket_of(new)  # one read-modify-write instead of two
-            before = self._entries(bucket)
-            filed = (customer_id, _micros(old))
-            entries = [e for e in before if e != filed]
-            self._write(bucket, [*entries, (customer_id, _micros(new))], was_empty=not before)
+            raw = self.store.get(self._key(bucket))
+            kept = _bucket_without(raw, _entry(customer_id, _micros(old))) if raw else None
+            base = raw if kept is None else kept
+            self._write(bucket, _bucket_with(base, _entry(customer_id, _micros(new))), not raw)
             return
         if old is not None:
-            bucket = self.bucket_of(old)
-            entries = self._entries(bucket)
-            filed = (customer_id, _micros(old))
-            kept = [e for e in entries if e != filed]
-            if len(kept) != len(entries):
-                self._write(bucket, kept, was_empty=False)
+            self._remove(self.bucket_of(old), customer_id, _micros(old))
         if new is not None:
-            bucket = self.bucket_of(new)
-            entries = self._entries(bucket)
-            entry = (customer_id, _micros(new))
-            if entry not in entries:
-                self._write(bucket, [*entries, entry], was_empty=not entries)
+            self._add(self.bucket_of(new), customer_id, _micros(new))
 
     def candidates(self, now: datetime) -> Iterator[tuple[datetime, str]]:
         """(filed due time, customer) for every entry due at or before ``now``, oldest first.

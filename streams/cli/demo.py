@@ -34,6 +34,13 @@ def add_parser(subparsers: Any) -> None:
         help="the worker's LIFECYCLE_KAFKA_FETCH_MAX_WAIT_MS: simulated traffic comes in "
         "bursts, so each idle hop would otherwise wait up to Faust's 1500 ms (default 50)",
     )
+    demo.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="worker processes in one consumer group, 1 to 4 (the demo's topics have 4 "
+        "partitions; default 2)",
+    )
     demo.add_argument("--seed", type=int, default=7, help="the simulation's seed (default 7)")
     demo.add_argument(
         "--start",
@@ -66,6 +73,9 @@ def _run(args: argparse.Namespace) -> int:
             "lifecycle demo: --customers, --days, --slot-days and --fetch-max-wait-ms"
             " must be at least 1"
         )
+        return 2
+    if not 1 <= args.workers <= 4:
+        print("lifecycle demo: --workers must be 1 to 4 (the demo's topics have 4 partitions)")
         return 2
     from streams.dev import demo_main
 

@@ -18,7 +18,7 @@ from streams.dev.mail_sink import MailSink
 from streams.dev.responses import ResponseModel, Responses
 from streams.dev.shop import Shop
 from streams.dev.traffic import Traffic, generate
-from streams.dev.worker_process import WorkerProcess, wait_for
+from streams.dev.worker_process import WorkerGroup, WorkerProcess, wait_for
 
 __all__ = [
     # lifecycle demo
@@ -32,6 +32,7 @@ __all__ = [
     "Inbox",
     "MailSink",
     "Traffic",
+    "WorkerGroup",
     "WorkerProcess",
     "generate",
     "wait_for",

@@ -1,17 +1,24 @@
 """``lifecycle demo``: a simulated shop drives the real worker through ~120 days, then reports.
 
 It starts the embedded Tansu broker, an SMTP sink that writes ``.eml`` files with a web
-inbox over them (:mod:`~streams.dev.inbox`), and a real ``lifecycle worker`` process with
-``LIFECYCLE_TICKER=external``. Then, one simulated day at a time:
+inbox over them (:mod:`~streams.dev.inbox`), and real ``lifecycle worker`` processes with
+``LIFECYCLE_TICKER=external``: ``--workers`` of them (2 by default) in one consumer group
+over the demo's 4 partitions, scaled out as a shop would, and read as one
+(:class:`~streams.dev.worker_process.WorkerGroup` adds up their counters). The demo
+starts producing only once every process is ready, so no partition moves during the run.
+Then, one slot of simulated days at a time:
 
-1. the shop simulator (:mod:`~streams.dev.shop`) produces the day's events to the shop's
+1. the shop simulator (:mod:`~streams.dev.shop`) produces the slot's events to the shop's
    topics (any keys, as a shop would), and the demo waits until the engine has processed
-   every one of them;
-2. it sends a tick dated the end of the day to every partition of the customer-events
+   every one of them and every email decided so far was delivered;
+2. the response model (:mod:`~streams.dev.responses`) reads the emails the sink received
+   since, in the order of their Message-IDs (arrival order differs between runs, and
+   two emails to one customer would be answered in either order), and plans the orders
+   they cause on the days that follow;
+3. it sends a tick dated the end of the slot to every partition of the customer-events
    (and outbox-retry) topic, exactly as the worker's own ticker would at that moment,
-   and waits until the ticks are handled and every email decided so far was delivered;
-3. the response model (:mod:`~streams.dev.responses`) reads the emails the sink received
-   that day and plans the orders they cause on the days that follow.
+   and waits until the ticks are handled, their emails delivered and their bounces
+   applied (the response model reads those emails with the next slot's).
 
 Hard bounces: the mailboxes the shop closes by the end of a slot (4 % of the customers,
 :attr:`~streams.dev.shop.SimCustomer.mailbox_closes_at`) are refused by the sink from
@@ -69,7 +76,7 @@ from streams.dev.mail_sink import MailSink
 from streams.dev.progress import Progress
 from streams.dev.responses import Responses
 from streams.dev.shop import Shop
-from streams.dev.worker_process import WorkerProcess, wait_for
+from streams.dev.worker_process import WorkerGroup, WorkerProcess, wait_for
 from streams.settings import TopicSettings
 
 __all__ = ["STOP_WITHIN_SECONDS", "demo_main", "run_demo"]
@@ -183,13 +190,13 @@ class _Parts:
     broker: EmbeddedTansu | None = None
     sink: MailSink | None = None
     inbox: Inbox | None = None
-    worker: WorkerProcess | None = None
+    worker: WorkerGroup | None = None
     producer: AIOKafkaProducer | None = None
 
     def pids(self) -> list[int]:
         """The child processes still running (for the hard stop of a second Ctrl-C)."""
         running = (
-            None if self.worker is None else self.worker.pid,
+            *(() if self.worker is None else (w.pid for w in self.worker.workers)),
             None if self.broker is None else self.broker.pid,
         )
         return [pid for pid in running if pid is not None]
@@ -265,13 +272,26 @@ async def _demo(args: argparse.Namespace, parts: _Parts) -> int:
     inbox = parts.inbox = Inbox(output / "mail", shutdown_timeout=_INBOX_SHUTDOWN_SECONDS)
     await inbox.start()
     await _create_topics(broker.bootstrap_servers)
-    worker = parts.worker = WorkerProcess(
-        _worker_environment(
-            broker.bootstrap_servers, sink.port, campaigns_dir, output, args.fetch_max_wait_ms
-        ),
-        output / "worker.log",
+    # One secret for the group: a link signed by one worker must verify at any other.
+    unsubscribe_secret = secrets.token_urlsafe(32)
+    worker = parts.worker = WorkerGroup(
+        [
+            WorkerProcess(
+                _worker_environment(
+                    broker.bootstrap_servers,
+                    sink.port,
+                    campaigns_dir,
+                    output / _numbered("worker-data", n),
+                    args.fetch_max_wait_ms,
+                    unsubscribe_secret,
+                ),
+                output / _numbered("worker.log", n),
+            )
+            for n in range(args.workers)
+        ]
     )
-    _say(f"Starting the worker (log: {worker.log_path}) ...")
+    logs = ", ".join(str(path) for path in worker.log_paths)
+    _say(f"Starting {_workers(args.workers)} (log: {logs}) ...")
     await worker.start(ready_within=args.timeout)
     _say(f"Inbox (while the demo runs): {inbox.url}")
     producer = parts.producer = AIOKafkaProducer(
@@ -357,7 +377,7 @@ async def _demo(args: argparse.Namespace, parts: _Parts) -> int:
 class _Simulation:
     def __init__(
         self,
-        worker: WorkerProcess,
+        worker: WorkerGroup,
         producer: AIOKafkaProducer,
         tick_partitions: dict[str, int],
         deadline: float,
@@ -395,8 +415,8 @@ class _Simulation:
             await asyncio.gather(*pending)
             history.writelines(json.dumps(p.event, ensure_ascii=False) + "\n" for p in planned)
             self.events += len(planned)
-            # This slot's events, the previous slot's ticks, every email decided so far
-            # and every bounce they caused (delivery counts one before it sends it).
+            # This slot's events, every email decided so far and every bounce they caused
+            # (delivery counts one before it sends it).
             await self._until(
                 lambda m: (
                     _handled(m) >= self.events + m[_HARD_BOUNCES]
@@ -406,7 +426,9 @@ class _Simulation:
                 ),
                 f"slot {slot}",
             )
-            arrived = sink.stored[read:]
+            # In the order of their file names (their Message-IDs), not of arrival: two
+            # emails to one customer in a slot are answered in the same order every run.
+            arrived = sorted(sink.stored[read:], key=lambda path: path.name)
             read += len(arrived)
             if slot == shop.slots:
                 break
@@ -417,9 +439,20 @@ class _Simulation:
             # happen at the tick in simulated time; this wait left none in flight).
             for address in shop.closed_mailboxes(end):
                 sink.close_mailbox(address)
-            # After this slot's events (processed), before or after the next slot's: a tick
-            # never overtakes an earlier event, and decisions do not depend on when it comes.
+            # After this slot's events (processed): a tick never overtakes an earlier event.
             await self._tick(end)
+            # The tick's emails, and the bounces they cause, before the next slot's events:
+            # a bounce is dated by its message's decision time, before those events, so
+            # the engine must apply it first, as replay does (a bounce arriving among them
+            # would let some of them decide marketing mail replay suppresses).
+            await self._until(
+                lambda m: (
+                    _total(m, "lifecycle_ticks_total") >= self.ticks
+                    and _handled(m) >= self.events + m[_HARD_BOUNCES]
+                    and _delivered(m)
+                ),
+                f"tick after slot {slot}",
+            )
             progress.update(
                 slot,
                 date.fromordinal(end.toordinal() - 1),
@@ -489,8 +522,25 @@ def _delivered(metrics: dict[str, float]) -> bool:
     return delivered >= published
 
 
+def _numbered(name: str, n: int) -> str:
+    """The first worker's file keeps the plain name: ``worker.log``, ``worker-2.log``."""
+    if n == 0:
+        return name
+    stem, dot, suffix = name.partition(".")
+    return f"{stem}-{n + 1}{dot}{suffix}"
+
+
+def _workers(count: int) -> str:
+    return "the worker" if count == 1 else f"{count} workers (one consumer group)"
+
+
 def _worker_environment(
-    bootstrap_servers: str, smtp_port: int, campaigns: Path, output: Path, fetch_max_wait_ms: int
+    bootstrap_servers: str,
+    smtp_port: int,
+    campaigns: Path,
+    data_dir: Path,
+    fetch_max_wait_ms: int,
+    unsubscribe_secret: str,
 ) -> dict[str, str]:
     return {
         "LIFECYCLE_APP_ID": "lifecycle-demo",
@@ -510,8 +560,8 @@ def _worker_environment(
         "LIFECYCLE_CAMPAIGN__SHOP__NAME": "Demo Shop",
         "LIFECYCLE_CAMPAIGN__SHOP__URL": "https://demo-shop.example",
         "LIFECYCLE_CAMPAIGNS_DIR": str(campaigns),
-        "LIFECYCLE_DATA_DIR": str(output / "worker-data"),
-        "LIFECYCLE_UNSUBSCRIBE_SECRET": secrets.token_urlsafe(32),
+        "LIFECYCLE_DATA_DIR": str(data_dir),
+        "LIFECYCLE_UNSUBSCRIBE_SECRET": unsubscribe_secret,
         # Simulated days pass in a fraction of a second: an email decided "months ago" by
         # the wall clock is today's by the simulation's, so none may expire as stale.
         "LIFECYCLE_MAX_SEND_DELAY_HOURS": "0",
@@ -522,7 +572,10 @@ def _clean(output: Path) -> None:
     """Emails and worker state from an earlier run would mix with this one's."""
     for old in (output / "mail").glob("*.eml"):
         old.unlink()
-    shutil.rmtree(output / "worker-data", ignore_errors=True)
+    for data in (*output.glob("worker-data-*"), output / "worker-data"):
+        shutil.rmtree(data, ignore_errors=True)
+    for log in output.glob("worker-*.log"):
+        log.unlink()
     for name in ("worker.log", "history.jsonl", "report.html", "report.json", "simulation.json"):
         (output / name).unlink(missing_ok=True)
     output.mkdir(parents=True, exist_ok=True)
@@ -566,7 +619,7 @@ def _summary(
     metrics: dict[str, float],
     stored: list[Path],
     output: Path,
-    worker: WorkerProcess,
+    worker: WorkerGroup,
     inbox: Inbox,
     responses: Responses,
     seconds: float,
@@ -589,6 +642,6 @@ def _summary(
         f"History of every event: {output / 'history.jsonl'}"
         f" (lifecycle replay {output / 'history.jsonl'} decides the same)",
         f"Inbox: {inbox.url} (up while the demo runs; --keep-open keeps it)",
-        f"Worker log: {worker.log_path}",
+        f"Worker log: {', '.join(str(path) for path in worker.log_paths)}",
     ]
     _say("\n".join(lines))

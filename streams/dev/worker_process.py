@@ -199,3 +199,49 @@ class WorkerProcess:
         if not self.log_path.exists():
             return "(no log)"
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class WorkerGroup:
+    """Several worker processes of one consumer group, read as one worker.
+
+    Each process exposes its own counters; the group's :meth:`totals` and :meth:`metrics`
+    add them up, so a wait on "every event handled" holds once the whole group has
+    handled them. (A record processed by one process and again by another after a
+    partition moved is counted by both, as a duplicate the second time.)"""
+
+    workers: list[WorkerProcess]
+
+    @property
+    def log_path(self) -> Path:
+        return self.workers[0].log_path
+
+    @property
+    def log_paths(self) -> list[Path]:
+        return [w.log_path for w in self.workers]
+
+    async def start(self, *, ready_within: float = 90.0) -> None:
+        """Start every process at once; return when all of them are ready."""
+        await asyncio.gather(*(w.start(ready_within=ready_within) for w in self.workers))
+
+    async def stop(self, within: float = 30.0) -> None:
+        await asyncio.gather(*(w.stop(within) for w in self.workers))
+
+    async def metrics(self) -> dict[str, float]:
+        summed: dict[str, float] = {}
+        for samples in await asyncio.gather(*(w.metrics() for w in self.workers)):
+            for key, value in samples.items():
+                summed[key] = summed.get(key, 0.0) + value
+        return summed
+
+    async def totals(self, names: frozenset[str]) -> dict[str, float]:
+        summed = dict.fromkeys(names, 0.0)
+        for sums in await asyncio.gather(*(w.totals(names) for w in self.workers)):
+            for key, value in sums.items():
+                summed[key] += value
+        return summed
+
+    def log_tail(self, lines: int = 60) -> str:
+        if len(self.workers) == 1:
+            return self.workers[0].log_tail(lines)
+        return "\n".join(f"--- {w.log_path.name} ---\n{w.log_tail(lines)}" for w in self.workers)

@@ -173,11 +173,12 @@ def test_ctrl_c_after_the_report_stops_within_the_bound_though_a_request_is_held
 def test_ctrl_c_during_the_run_stops_the_worker_and_the_broker(demo: _Demo) -> None:
     def worker_and_tansu() -> bool:
         children = demo.children()
-        return bool(_kind(children, "streams.cli worker") and _kind(children, "tansu"))
+        # The demo's default: two worker processes.
+        return len(_kind(children, "streams.cli worker")) == 2 and bool(_kind(children, "tansu"))
 
-    _until(worker_and_tansu, "the worker and Tansu started", within=120)
+    _until(worker_and_tansu, "both workers and Tansu started", within=120)
     children = demo.children()
-    [worker], [tansu] = _kind(children, "streams.cli worker"), _kind(children, "tansu")
+    workers, [tansu] = _kind(children, "streams.cli worker"), _kind(children, "tansu")
     took = demo.interrupt()
     out = demo.output
     assert demo.process.returncode == 130, out
@@ -186,7 +187,7 @@ def test_ctrl_c_during_the_run_stops_the_worker_and_the_broker(demo: _Demo) -> N
     # One line, the last: nothing after it, no watchdog either.
     assert out.rstrip("\n").splitlines()[-1].startswith(_STOPPING), out
     assert "Traceback" not in _stderr(demo)
-    assert processes.gone(worker)
+    assert all(processes.gone(worker) for worker in workers)
     assert processes.gone(tansu)
 
 

@@ -159,3 +159,46 @@ def test_the_directory_is_empty_once_everyone_is_unfiled(offsets) -> None:
     for customer, due in filed.items():
         index.reschedule(customer, due, None)
     assert store.data == {}
+
+
+# Customer ids that could confuse a textual edit of the compact JSON, if anything could.
+_AWKWARD_IDS = st.one_of(
+    st.sampled_from(["a", "a,b", '["a",1]', "x\\", '"', ',["', "ü", "😀", 'a],["b']),
+    st.text(min_size=1, max_size=6),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_AWKWARD_IDS, st.integers(0, 3), st.booleans()), min_size=1, max_size=30))
+def test_bucket_edits_agree_with_a_model_of_the_entries(
+    steps: list[tuple[str, int, bool]],
+) -> None:
+    """Adds and removes on one bucket, whatever the ids: the stored JSON is the model's list."""
+    index = DueIndex(MemoryBytesStore(), partition=0, bucket_seconds=3600)
+    model: list[tuple[str, int]] = []
+    for customer_id, second, add in steps:
+        due = T0 + timedelta(seconds=second)
+        if add:
+            index.reschedule(customer_id, None, due)
+            if (customer_id, second) not in model:
+                model.append((customer_id, second))
+        else:
+            index.reschedule(customer_id, due, None)
+            model = [e for e in model if e != (customer_id, second)]
+        filed = [(c, int((t - T0).total_seconds())) for t, c in index.candidates(T0 + timedelta(1))]
+        assert sorted(filed) == sorted(model)
+    if not model:
+        assert index.cursor() is None
+
+
+def test_a_bucket_written_with_spaces_is_still_edited() -> None:
+    """A bucket not in the compact form (written by hand) is parsed, not edited as text."""
+    store = MemoryBytesStore()
+    index = DueIndex(store, partition=0, bucket_seconds=60)
+    index.reschedule("b", None, T0)
+    key = next(k for k in store.data if b"dir" not in k)
+    micros = int(T0.timestamp()) * 1_000_000
+    store.data[key] = f'[ ["a", {micros}], ["b", {micros}] ]'.encode()
+    index.reschedule("a", T0, T0 + timedelta(hours=1))
+    assert [c for _, c in index.candidates(T0)] == ["b"]
+    assert [c for _, c in index.candidates(T0 + timedelta(hours=1))] == ["b", "a"]

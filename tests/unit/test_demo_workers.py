@@ -1,0 +1,65 @@
+"""The demo's worker group: several real worker processes read as one."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from streams.cli import main
+from streams.dev import WorkerGroup, WorkerProcess
+from streams.dev.demo import _numbered
+
+
+@pytest.mark.parametrize("count", ["0", "5"])
+def test_a_worker_count_the_topics_cannot_use_is_refused(
+    count: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--workers", count]) == 2
+    assert "--workers must be 1 to 4" in capsys.readouterr().out
+
+
+def test_the_first_worker_keeps_the_plain_file_names() -> None:
+    assert _numbered("worker.log", 0) == "worker.log"
+    assert _numbered("worker.log", 1) == "worker-2.log"
+    assert _numbered("worker-data", 2) == "worker-data-3"
+
+
+_EXPOSITIONS = [
+    '# HELP x_total x\nx_total{reason="a"} 2.0\nx_total{reason="b"} 1.0\ny_total 5.0\n',
+    'x_total{reason="a"} 4.0\ny_total 0.5\n',
+]
+
+
+@pytest_asyncio.fixture
+async def group(tmp_path: Path) -> AsyncIterator[WorkerGroup]:
+    runners, workers = [], []
+    for n, text in enumerate(_EXPOSITIONS):
+
+        async def metrics(_: web.Request, text: str = text) -> web.Response:
+            return web.Response(text=text)
+
+        app = web.Application()
+        app.router.add_get("/metrics", metrics)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        runners.append(runner)
+        workers.append(WorkerProcess({}, tmp_path / f"w{n}.log", web_port=port))
+    yield WorkerGroup(workers)
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.mark.asyncio
+async def test_the_group_adds_up_each_workers_counters(group: WorkerGroup) -> None:
+    totals = await group.totals(frozenset({"x_total", 'x_total{reason="a"}', "y_total", "z"}))
+    assert totals == {"x_total": 7.0, 'x_total{reason="a"}': 6.0, "y_total": 5.5, "z": 0.0}
+    samples = await group.metrics()
+    assert samples['x_total{reason="b"}'] == 1.0
+    assert samples["y_total"] == 5.5
