@@ -8,7 +8,8 @@ process, for SIGTERM):
   :meth:`Interrupts.watch` (its cleanup then stops each part within that part's own
   bound) and starts a watchdog thread;
 - a second signal, or the watchdog ``within`` seconds after the first, sends SIGKILL to
-  every child a source given to :meth:`Interrupts.adopt` still names, writes one line and
+  every child a source given to :meth:`Interrupts.adopt` still names, waits until they
+  have died (2 s at most: SIGKILL lands asynchronously), writes one line and
   ends the process at once (``os._exit``: no cleanup, no atexit handlers) with
   128 + the signal's number: 130 for SIGINT, the shell's convention and the CLI's.
 
@@ -33,6 +34,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
 from typing import Any
@@ -104,15 +106,36 @@ class Interrupts:
         loop.call_soon_threadsafe(task.cancel)
 
     def _end_now(self, received: signal.Signals, how: str) -> None:
-        killed = 0
+        killed: list[int] = []
         for source in self._sources:
             for pid in source():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                    killed += 1
-        children = f"; {killed} child process{'es' if killed != 1 else ''} killed"
-        _write(f"{self.name}: {how}{children if killed else ''}")
+                    killed.append(pid)
+        _reap(killed)
+        count = len(killed)
+        children = f"; {count} child process{'es' if count != 1 else ''} killed"
+        _write(f"{self.name}: {how}{children if count else ''}")
         os._exit(128 + (self.received or received))
+
+
+def _reap(pids: list[int], within: float = 2.0) -> None:
+    """Wait (``within`` seconds at most) until each killed child has died.
+
+    SIGKILL is delivered asynchronously: on a loaded machine a child can still be running
+    for a moment after ``kill`` returned, and would then outlive this process."""
+    deadline = time.monotonic() + within
+    waiting = list(pids)
+    while waiting and time.monotonic() < deadline:
+        for pid in list(waiting):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:  # reaped already (asyncio's child watcher)
+                done = pid
+            if done == pid:
+                waiting.remove(pid)
+        if waiting:
+            time.sleep(0.01)
 
 
 def _write(line: str) -> None:
