@@ -22,7 +22,9 @@ test: setup-dev
 	$(BIN)/python .ci/fetch-cdnow
 	$(BIN)/python -m streams.dev.brokers prefetch || echo "could not fetch the Kafka jars (see above): without Java 17 and Maven the tests use Tansu"
 	$(MAKE) lint
-	$(BIN)/python -m pytest
+	# The unit tests on every core; the broker tests in one session (they share one broker).
+	$(BIN)/python -m pytest tests/unit -n auto
+	$(BIN)/python -m pytest --ignore=tests/unit
 
 lint: setup-dev
 	$(BIN)/ruff check .
