@@ -149,6 +149,13 @@ def _say(text: str) -> None:
 
 
 def _total(metrics: dict[str, float], name: str) -> float:
+    """The sum over all labels of ``name``, in a :meth:`WorkerProcess.totals` result (which
+    has it summed already, beside any labelled sample it was asked for) or in a
+    :meth:`WorkerProcess.metrics` one (one key per label set)."""
+    if name in metrics:
+        # Adding the labelled samples too would count them twice: the hard bounces were,
+        # which let a slot's wait end with as many emails still undelivered.
+        return metrics[name]
     return sum(v for k, v in metrics.items() if k.split("{")[0] == name)
 
 

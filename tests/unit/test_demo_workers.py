@@ -63,3 +63,24 @@ async def test_the_group_adds_up_each_workers_counters(group: WorkerGroup) -> No
     samples = await group.metrics()
     assert samples['x_total{reason="b"}'] == 1.0
     assert samples["y_total"] == 5.5
+
+
+def test_a_total_counts_each_sample_once_whatever_else_was_asked_for() -> None:
+    from streams.dev.demo import _delivered, _total
+
+    bounced = 'lifecycle_emails_dead_lettered_total{reason="hard_bounce"}'
+    # What WorkerGroup.totals returns: each name summed, beside the labelled sample asked for.
+    totals = {
+        "lifecycle_emails_dead_lettered_total": 5.0,
+        bounced: 5.0,
+        "lifecycle_outbox_published_total": 10.0,
+        "lifecycle_emails_sent_total": 6.0,
+    }
+    assert _total(totals, "lifecycle_emails_dead_lettered_total") == 5.0
+    # 6 sent and 5 refused of 10 published would be "all delivered" if the refusals counted
+    # twice; 11 published are not all delivered while one is still on its way.
+    assert _delivered(totals)
+    assert not _delivered({**totals, "lifecycle_outbox_published_total": 12.0})
+    # What WorkerProcess.metrics returns: one key per label set.
+    samples = {bounced: 2.0, 'lifecycle_emails_dead_lettered_total{reason="expired"}': 1.0}
+    assert _total(samples, "lifecycle_emails_dead_lettered_total") == 3.0
