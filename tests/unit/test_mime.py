@@ -311,3 +311,33 @@ def test_body_lines_starting_with_a_dot_survive_parsing() -> None:
     # Dot-stuffing is the SMTP client's job; the MIME bytes keep the text as is.
     msg = parse(build_email(outbox(text=".hidden?\n..two\n"), sender=SENDER, now=NOW))
     assert content(msg, "plain") == ".hidden?\n..two\n"
+
+
+_AWKWARD_BODIES = [
+    "x" * 77 + "\n" + "y" * 1200,  # past a QP line, past SMTP's 998 octets, no final newline
+    "trailing space \ntrailing tab\t\nboth \t \n",
+    ".\n. \n..\nFrom the start\n>From quoted\n",
+    "= == =3D =\n=",
+    "Åsa 😀 ünïcödé € \u200b\u00a0nbsp\n",
+    "crlf\r\nlone cr\rlf\nend",
+    "",
+    "\n\n\n",
+    "form\x0cfeed\x0bvtab\x00nul",
+]
+
+
+@pytest.mark.parametrize("body", _AWKWARD_BODIES)
+def test_awkward_bodies_decode_to_exactly_what_was_meant(body: str) -> None:
+    raw = build_email(outbox(text=body, html=f"<p>{body}</p>"), sender=SENDER, now=NOW)
+    raw.decode("ascii")  # 7-bit clean
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    assert b"\r" not in raw.replace(b"\r\n", b"")
+    msg = parse(raw)
+    # Line ends become LF (CRLF on the wire) and a final one is added, as for any text part.
+    meant = body.replace("\r\n", "\n").replace("\r", "\n")
+    meant = meant if meant.endswith("\n") else meant + "\n"
+    assert content(msg, "plain") == meant
+    html = f"<p>{body}</p>".replace("\r\n", "\n").replace("\r", "\n") + "\n"
+    assert content(msg, "html") == html
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
