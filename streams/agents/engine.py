@@ -8,7 +8,10 @@ batch read them); (2) once the broker has acknowledged every outbox record of th
 the held writes go to the state and due-index tables (changelogs), in order; (3) Faust
 acks the batch's records. If the worker dies before (2), the batch is processed again
 after restart and yields the same messages with the same ids, which the delivery ledger
-drops; no table says "sent" for a message the outbox may not hold. One wait for the
+drops; no table says "sent" for a message the outbox may not hold. A batch left before
+(2) ends (the worker stopping) acks none of its records (:mod:`streams.internals.batch_acks`):
+Faust would otherwise ack them all as the batch ends, and the last commit would pass
+them. One wait for the
 broker per batch, instead of one per record that sends, is most of what batching saves.
 
 Whatever handling a record raises, the record is dead-lettered (``invalid`` if it does not
@@ -51,7 +54,7 @@ from lifecycle.processing import (
 from lifecycle.state import CustomerState
 from streams.dead_letter import DeadLetters
 from streams.failures import describe, log_failure
-from streams.internals import acting_for
+from streams.internals import acks_withheld_unless_handled, acting_for
 from streams.metrics import WorkerMetrics
 from streams.tables import TableStateStore, UnreadableState, WriteBehind
 
@@ -146,14 +149,18 @@ class EngineAgent:
         batch = _Batch(stale_before=self._stale_before())
         behind = self.write_behind
         behind.begin()
-        try:
-            for record in records:
-                behind.working_for(record)
-                with acting_for(record):
-                    await self._record(record, batch)
-            await self._settle(batch)
-        finally:
-            behind.end()
+        # Nothing of a batch is written before its end: left early (the worker stopping),
+        # it acks none of its records, which come again after the restart.
+        with acks_withheld_unless_handled(records) as handled:
+            try:
+                for record in records:
+                    behind.working_for(record)
+                    with acting_for(record):
+                        await self._record(record, batch)
+                await self._settle(batch)
+            finally:
+                behind.end()
+            handled.update(id(record) for record in records)
 
     def _stale_before(self) -> datetime | None:
         """Sends decided before this are older than delivery's maximum delay already."""

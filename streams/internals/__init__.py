@@ -9,6 +9,7 @@ One module here overrides public methods only, but changes Faust's behaviour as 
 (a flush before each commit that really drains), so it lives behind the same fence.
 """
 
+from streams.internals.batch_acks import acks_withheld_unless_handled, withhold_unhandled
 from streams.internals.changelog import put_acknowledged, put_tracked
 from streams.internals.current_event import acting_for
 from streams.internals.draining_producer import DrainingProducer, OutstandingRecords
@@ -28,6 +29,9 @@ __all__ = [
     "put_tracked",
     # faust: the event a batch's table write belongs to
     "acting_for",
+    # faust: a batch left early acks none of the records it did not handle
+    "acks_withheld_unless_handled",
+    "withhold_unhandled",
     # aiosmtplib: DATA with a hook before the final dot
     "data_in_steps",
     "normalize_message_line_endings",

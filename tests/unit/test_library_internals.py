@@ -11,12 +11,14 @@ import ast
 import asyncio
 import inspect
 from pathlib import Path
+from types import SimpleNamespace
 
 import aiosmtplib
 import aiosmtplib.protocol
 import faust.tables.base
 import faust.tables.table
 import faust.transport.consumer
+import faust.types.tuples
 import pytest
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
@@ -173,3 +175,20 @@ def test_faust_current_event_context_variable() -> None:
     assert "_current_event.get(" in source
     # Tables take the partition of the current event for every write.
     assert "current_event()" in inspect.getsource(faust.tables.base.Collection.partition_for_key)
+
+
+def test_faust_skips_the_ack_of_a_message_already_flagged_acked() -> None:
+    """streams.internals.batch_acks withholds a record by flagging ``Message.acked``."""
+    from faust.types.tuples import ConsumerMessage
+
+    from streams.internals import withhold_unhandled
+
+    acked: list[int] = []
+    consumer = SimpleNamespace(ack=lambda message: acked.append(message.offset) or True)
+    messages = [ConsumerMessage("t", 0, n, 0.0, 0, None, b"k", b"v", None) for n in range(2)]
+    records = [SimpleNamespace(message=m) for m in messages]
+    assert withhold_unhandled(records, {id(records[0])}) == 1  # type: ignore[arg-type]
+    for message in messages:  # what take_events does for each record as the batch ends
+        message.ack(consumer)  # type: ignore[arg-type]
+    assert acked == [0]
+    assert "if not self.acked" in inspect.getsource(faust.types.tuples.Message.ack)
