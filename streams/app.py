@@ -184,7 +184,10 @@ def _register_agents(worker: Worker) -> None:
         metrics=worker.metrics,
         counters_ready=lambda partition: counters.ensure_ready(ledger_journal, partition),
     )
-    outbox, retry = OutboxAgent(delivery), RetryAgent(delivery)
+    # As many outbox messages in flight as the pool has connections (the retry agent
+    # shares them: a retry waits for a free one).
+    outbox = OutboxAgent(delivery, concurrency=settings.smtp.pool_size)
+    retry = RetryAgent(delivery)
     app.agent(topics.outbox, name=outbox.name)(watch(outbox.name, outbox.run))
     app.agent(topics.outbox_retry, name=retry.name)(watch(retry.name, retry.run))
 

@@ -344,8 +344,8 @@ class Settings(BaseSettings):
     #: How often each worker publishes its changed counter totals to the counters topic.
     counters_flush_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
 
-    #: Two agents send (outbox and retry), one email at a time each: 2 connections suffice.
-    smtp: SmtpSettings = SmtpSettings(pool_size=2, max_per_second=50.0)
+    #: The outbox agent sends as many emails at once as the pool has connections.
+    smtp: SmtpSettings = SmtpSettings(pool_size=4, max_per_second=50.0)
     delivery: DeliverySettings = DeliverySettings()
     message_id_domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]{1,253}$")] = (
         _RUNTIME_DEFAULTS.message_domain
@@ -400,7 +400,7 @@ class Settings(BaseSettings):
         merged = {k: v for k, v in values.items() if k not in flat}
         for group, fields in _nest(flat).items():
             # Onto the group as given, else onto the worker's default for the group (which
-            # differs from the model's own: two SMTP connections, not four).
+            # differs from the model's own: a rate limit of 50 a second, not none).
             current = merged.get(group, cls.model_fields[group].default)
             if isinstance(current, FrozenModel):
                 current = current.model_dump()

@@ -102,6 +102,26 @@ async def test_a_redelivered_outbox_record_is_sent_once(
     assert "List-Unsubscribe" not in received  # transactional
 
 
+async def test_one_worker_sends_to_several_customers_at_once_each_email_once(
+    worker_factory: WorkerFactory, kafka_kit, smtp_server
+) -> None:
+    """The outbox agent has as many messages in flight as the pool has connections (4)."""
+    env, worker = await worker_factory(smtp_port=smtp_server.port)
+    smtp_server.hold_at_mail()
+    messages = [outbox_message(n) for n in range(8)]
+    try:
+        await produce_outbox(kafka_kit, env, messages)
+        await smtp_server.wait_until(
+            lambda: smtp_server.held_at_mail == 4, within=60, what="4 transactions at once"
+        )
+    finally:
+        smtp_server.release_mail()
+    await smtp_server.wait_for_messages(ids(messages), within=60)
+    assert Counter(m.message_id for m in smtp_server.messages) == dict.fromkeys(ids(messages), 1)
+    assert smtp_server.connections_opened == 4
+    await worker.wait_metric("lifecycle_emails_sent_total", lambda v: v == len(messages))
+
+
 async def test_smtp_down_then_up_delivers_everything_once(
     worker_factory: WorkerFactory, kafka_kit, smtp_server
 ) -> None:

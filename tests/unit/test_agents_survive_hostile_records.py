@@ -56,7 +56,12 @@ class FakeEvent:
 
 def record(value: bytes, offset: int, *, key: bytes = b"c1", partition: int = 0) -> Any:
     source = SimpleNamespace(
-        key=key, value=value, partition=partition, topic="customer-events", offset=offset
+        key=key,
+        value=value,
+        partition=partition,
+        topic="customer-events",
+        offset=offset,
+        acked=False,
     )
     return FakeEvent(source)
 
@@ -260,8 +265,10 @@ async def _no_op() -> None:
 
 
 def outbox_record(value: bytes, offset: int, *, topic: str = "outbox", key: bytes = b"c1") -> Any:
-    source = SimpleNamespace(key=key, value=value, partition=1, topic=topic, offset=offset)
-    return SimpleNamespace(message=source)
+    source = SimpleNamespace(
+        key=key, value=value, partition=1, topic=topic, offset=offset, acked=False
+    )
+    return FakeEvent(source)
 
 
 @pytest.mark.asyncio

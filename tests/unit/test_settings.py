@@ -102,7 +102,7 @@ def test_a_flat_keyword_keeps_the_other_worker_defaults_of_its_group(
     from streams.settings import Settings
 
     worker_default = Settings().smtp
-    assert (worker_default.pool_size, worker_default.max_per_second) == (2, 50.0)
+    assert (worker_default.pool_size, worker_default.max_per_second) == (4, 50.0)
     expected = worker_default.model_copy(update={"host": "mail.shop.example"})
     assert Settings(smtp_host="mail.shop.example").smtp == expected
     monkeypatch.setenv("LIFECYCLE_SMTP_HOST", "mail.shop.example")
