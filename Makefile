@@ -24,7 +24,7 @@ test: setup-dev
 	$(MAKE) lint
 	# The unit tests on every core; the broker tests in one session (they share one broker).
 	$(BIN)/python -m pytest tests/unit -n auto
-	$(BIN)/python -m pytest --ignore=tests/unit
+	$(BIN)/python -m pytest --ignore=tests/unit --durations=15
 
 lint: setup-dev
 	$(BIN)/ruff check .

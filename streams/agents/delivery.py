@@ -123,12 +123,14 @@ class OutboxAgent:
         *,
         concurrency: int = 1,
         batch_size: int = 200,
-        batch_seconds: float = 0.01,
+        batch_seconds: float = 0.005,
     ) -> None:
         self.delivery = delivery
         #: Messages in flight at once (different customers); the SMTP pool bounds it too.
         self.concurrency = concurrency
         self.batch_size = batch_size
+        #: How long a batch waits to fill: Faust waits it out even for a lone record, so it
+        #: is latency (at 300 events/s, p50 produce to SMTP 64 ms with 10 ms, 47 ms with 5).
         self.batch_seconds = batch_seconds
 
     async def run(self, stream: StreamT[bytes]) -> None:
