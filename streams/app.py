@@ -93,6 +93,11 @@ def build_faust_app(settings: Settings) -> faust.App:
         # A shop topic created after start-up is subscribed at the next metadata refresh
         # (the group rebalances when a subscribed topic's partition count changes).
         consumer_metadata_max_age_ms=int(METADATA_REFRESH_SECONDS * 1000),
+        # Faust reads about 80 bare variables (BROKER, STORE, WEB_PORT, PRODUCER_ACKS,
+        # APP_DATADIR, ...) and lets them override what is passed here: a WEB_PORT or a
+        # PRODUCER_ACKS=1 meant for something else would silently change the worker. Every
+        # setting is LIFECYCLE_*, read and checked by streams.settings, so Faust gets none.
+        env={},
     )
     # Faust loses records around rebalances and commits ahead of its table writes; see
     # streams.internals.transport.

@@ -175,3 +175,34 @@ def test_the_worker_runs_campaigns_with_the_runtime_defaults_unless_told_otherwi
     context = load_settings().runtime_context()
     assert (context.rules.shop.name, context.message_domain) == ("Demo Shop", "mail.shop.example")
     assert context.rules.shop.url == RuntimeContext().rules.shop.url
+
+
+def test_faust_reads_none_of_its_bare_environment_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Faust lets BROKER, WEB_PORT, PRODUCER_ACKS, ... override what the worker passes it;
+    the worker's settings are LIFECYCLE_* only."""
+    from streams.app import build_faust_app
+    from streams.settings import Settings
+
+    expected = build_faust_app(Settings()).conf
+    for name, value in {
+        "BROKER": "kafka://elsewhere.example:9092",
+        "WEB_PORT": "1",
+        "PRODUCER_ACKS": "1",
+        "STORE": "rocksdb://",
+        "APP_DATADIR": "/somewhere/else",
+        "BROKER_SESSION_TIMEOUT": "999",
+    }.items():
+        monkeypatch.setenv(name, value)
+    conf = build_faust_app(Settings()).conf
+    assert [str(url) for url in conf.broker] == [str(url) for url in expected.broker]
+    assert (conf.web_port, conf.producer_acks, str(conf.store)) == (
+        expected.web_port,
+        -1,
+        str(expected.store),
+    )
+    assert (conf.datadir, conf.broker_session_timeout) == (
+        expected.datadir,
+        expected.broker_session_timeout,
+    )
