@@ -83,17 +83,22 @@ async def _last_resort(delivery: Delivery, source: Message, exc: Exception) -> N
     await _dead_letter(delivery, source, f"delivery error: {describe(exc)}", "delivery_error")
 
 
-async def _run(
-    delivery: Delivery, stream: StreamT[bytes], handle: Callable[[Message], Awaitable[None]]
-) -> None:
-    """Each record through ``handle``; whatever escapes it dead-letters the record."""
+Handler = Callable[[Message], Awaitable[None]]
+
+
+async def _handle_or_dead_letter(delivery: Delivery, handle: Handler, source: Message) -> None:
+    """``source`` through ``handle``; whatever escapes it dead-letters the record."""
+    try:
+        await handle(source)
+    except Exception as exc:
+        await _last_resort(delivery, source, exc)
+
+
+async def _run(delivery: Delivery, stream: StreamT[bytes], handle: Handler) -> None:
+    """Each record through ``handle``, one at a time (see _handle_or_dead_letter)."""
     async with delivery.sending():
         async for record in stream.events():
-            source = record.message
-            try:
-                await handle(source)
-            except Exception as exc:
-                await _last_resort(delivery, source, exc)
+            await _handle_or_dead_letter(delivery, handle, record.message)
 
 
 def _prune(delivery: Delivery, partition: int) -> None:
@@ -157,16 +162,10 @@ class OutboxAgent:
                 for record in customer_records:
                     async with slots:
                         with acting_for(record):
-                            await self._handle_safely(record.message)
+                            await _handle_or_dead_letter(self.delivery, self.handle, record.message)
                     handled.add(id(record))
 
             await asyncio.gather(*(in_order(rs) for rs in by_customer.values()))
-
-    async def _handle_safely(self, source: Message) -> None:
-        try:
-            await self.handle(source)
-        except Exception as exc:
-            await _last_resort(self.delivery, source, exc)
 
     async def handle(self, source: Message) -> None:
         delivery = self.delivery
