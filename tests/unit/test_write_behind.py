@@ -182,6 +182,18 @@ def _agent(log: list[str]) -> tuple[EngineAgent, GatedTopic, LoggingTable, FakeT
     return agent, outbox, states, dead, metrics
 
 
+def _midday() -> datetime:
+    """Today at noon UTC: the signups' welcome email goes at once, outside quiet hours
+    (whatever the hour the test runs at)."""
+    return datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+
+
+async def _until_handed_over(outbox: GatedTopic, count: int) -> None:
+    async with asyncio.timeout(10):
+        while len(outbox.pending) < count:
+            await asyncio.sleep(0)
+
+
 def _login(customer: str, at: datetime, n: int) -> bytes:
     return json.dumps(
         {
@@ -197,15 +209,14 @@ def _login(customer: str, at: datetime, n: int) -> bytes:
 async def test_no_state_is_written_before_the_batch_outbox_is_acknowledged() -> None:
     log: list[str] = []
     agent, outbox, states, dead, metrics = _agent(log)
-    now = datetime.now(UTC)
+    now = _midday()
     records = [
         record(signup("c1", now), 0, key=b"c1"),  # the welcome email goes at once
         record(_login("c1", now + timedelta(minutes=1), 1), 1, key=b"c1"),
         record(signup("c2", now), 2, key=b"c2"),
     ]
     run = asyncio.create_task(agent.run(FakeStream(records, batch=3)))  # type: ignore[arg-type]
-    while len(outbox.pending) < 2:  # both welcome emails handed to the producer
-        await asyncio.sleep(0)
+    await _until_handed_over(outbox, 2)  # both welcome emails handed to the producer
     for _ in range(20):  # the agent is parked on the acknowledgements
         await asyncio.sleep(0)
     assert not run.done()
@@ -226,15 +237,14 @@ async def test_a_refused_outbox_record_drops_that_customer_state_and_dead_letter
 ):
     log: list[str] = []
     agent, outbox, states, dead, metrics = _agent(log)
-    now = datetime.now(UTC)
+    now = _midday()
     records = [
         record(signup("c1", now), 0, key=b"c1"),
         record(signup("c2", now), 1, key=b"c2"),
         record(_login("c1", now + timedelta(minutes=1), 1), 2, key=b"c1"),
     ]
     run = asyncio.create_task(agent.run(FakeStream(records, batch=3)))  # type: ignore[arg-type]
-    while len(outbox.pending) < 2:
-        await asyncio.sleep(0)
+    await _until_handed_over(outbox, 2)
     refused, accepted = outbox.pending
     refused.set_exception(RuntimeError("broker said no"))
     accepted.set_result(None)
