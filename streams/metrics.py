@@ -193,7 +193,11 @@ class WorkerMetrics:
         self.specs.append(MetricSpec(name, "histogram", (), help))
         return Histogram(name, help, buckets=buckets, registry=self.registry)
 
-    def render(self) -> bytes:
+    def render(self, names: Sequence[str] = ()) -> bytes:
+        """The exposition of every sample, or of the samples named in ``names`` only
+        (a poller that watches a few counters need not have all of them rendered)."""
+        if names:
+            return generate_latest(self.registry.restricted_registry(names))
         return generate_latest(self.registry)
 
 

@@ -26,7 +26,12 @@ def register(worker: Worker) -> None:
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
-        return web.bytes(worker.metrics.render(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+        # ``?name[]=x_total&name[]=y``: those samples only, as prometheus_client's own
+        # exporter filters (a sample name, not a family's: counters end in _total).
+        names = request.query.getall("name[]", [])
+        return web.bytes(
+            worker.metrics.render(names), content_type=CONTENT_TYPE_LATEST.split(";")[0]
+        )
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:

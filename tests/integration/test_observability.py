@@ -239,6 +239,18 @@ async def test_a_worker_under_traffic_exports_conventional_metrics_and_its_overv
     )
 
     metrics = await worker.metrics()
+    # Asked for sample names (as the demo's poller asks), /metrics renders those only.
+    wanted = ["lifecycle_emails_sent_total", "lifecycle_ready"]
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            f"{worker.base_url}/metrics", params=[("name[]", name) for name in wanted]
+        ) as response,
+    ):
+        assert response.status == 200
+        filtered = list(text_string_to_metric_families(await response.text()))
+    assert {sample.name for family in filtered for sample in family.samples} == set(wanted)
+    assert sample_total(filtered, "lifecycle_emails_sent_total", {}) == sends
     assert await worker.metric("lifecycle_emails_sent_total", variant="plain") > 0
     assert await worker.metric("lifecycle_emails_sent_total", variant="control") == 0
     assert metrics["lifecycle_email_decision_to_accept_seconds_count"] == sends
