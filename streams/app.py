@@ -83,6 +83,7 @@ def build_faust_app(settings: Settings) -> faust.App:
         # Internal topics are created by us, and a new group must never skip records on them.
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_linger=settings.kafka_producer_linger_ms / 1000,
         web_enabled=True,
         web_host=settings.web.host,
         web_port=settings.web.port,

@@ -206,3 +206,23 @@ def test_faust_reads_none_of_its_bare_environment_variables(
         expected.datadir,
         expected.broker_session_timeout,
     )
+
+
+@pytest.mark.parametrize(("variable", "linger_ms"), [(None, 0), ("5", 5), ("40", 40)])
+def test_the_producer_lingers_as_long_as_its_variable_says(
+    monkeypatch: pytest.MonkeyPatch, variable: str | None, linger_ms: int
+) -> None:
+    from streams.app import build_faust_app
+
+    if variable is not None:
+        monkeypatch.setenv("LIFECYCLE_KAFKA_PRODUCER_LINGER_MS", variable)
+    app = build_faust_app(load_settings())
+    assert app.producer.linger_ms == linger_ms
+
+
+def test_a_negative_producer_linger_stops_start_up_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LIFECYCLE_KAFKA_PRODUCER_LINGER_MS", "-1")
+    with pytest.raises(SettingsError, match="LIFECYCLE_KAFKA_PRODUCER_LINGER_MS"):
+        load_settings()
