@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -105,8 +106,13 @@ def traffic(start: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     return signups, orders
 
 
-async def scrape(base_url: str) -> list[Any]:
-    async with aiohttp.ClientSession() as http, http.get(f"{base_url}/metrics") as response:
+async def scrape(base_url: str, names: Sequence[str] = ()) -> list[Any]:
+    """The exposition parsed; with ``names``, of those samples only (``?name[]=``)."""
+    params = [("name[]", name) for name in names]
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{base_url}/metrics", params=params) as response,
+    ):
         assert response.status == 200
         return list(text_string_to_metric_families(await response.text()))
 
@@ -241,14 +247,7 @@ async def test_a_worker_under_traffic_exports_conventional_metrics_and_its_overv
     metrics = await worker.metrics()
     # Asked for sample names (as the demo's poller asks), /metrics renders those only.
     wanted = ["lifecycle_emails_sent_total", "lifecycle_ready"]
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(
-            f"{worker.base_url}/metrics", params=[("name[]", name) for name in wanted]
-        ) as response,
-    ):
-        assert response.status == 200
-        filtered = list(text_string_to_metric_families(await response.text()))
+    filtered = await scrape(worker.base_url, wanted)
     assert {sample.name for family in filtered for sample in family.samples} == set(wanted)
     assert sample_total(filtered, "lifecycle_emails_sent_total", {}) == sends
     assert await worker.metric("lifecycle_emails_sent_total", variant="plain") > 0
