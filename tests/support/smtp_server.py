@@ -202,6 +202,7 @@ class SmtpTestServer:
         self.tempfail_reply: str | None = None
         self.drops_at_mail = 0
         self.held_at_mail = 0
+        self.most_open_at_once = 0
         self._mail_gate: asyncio.Event | None = None
         self.held_after_dot = 0
         self._reply_gate: asyncio.Event | None = None
@@ -397,6 +398,7 @@ class SmtpTestServer:
         self._protocols.add(protocol)
         state = _ConnectionState(number=len(self.connections) + 1)
         self.connections.append(state)
+        self.most_open_at_once = max(self.most_open_at_once, self.open_connections)
         self._notify()
         return state
 
