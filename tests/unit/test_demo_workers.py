@@ -34,26 +34,42 @@ _EXPOSITIONS = [
 ]
 
 
+#: Per worker, the client port of each /metrics request it served.
+Peers = list[list[int]]
+
+
+async def _serve(text: str, peers: list[int], port: int = 0) -> web.AppRunner:
+    async def metrics(request: web.Request) -> web.Response:
+        peers.append(request.transport.get_extra_info("peername")[1])
+        return web.Response(text=text)
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
 @pytest_asyncio.fixture
-async def group(tmp_path: Path) -> AsyncIterator[WorkerGroup]:
-    runners, workers = [], []
+async def served(tmp_path: Path) -> AsyncIterator[tuple[WorkerGroup, Peers, list[web.AppRunner]]]:
+    runners, workers, peers = [], [], []
     for n, text in enumerate(_EXPOSITIONS):
-
-        async def metrics(_: web.Request, text: str = text) -> web.Response:
-            return web.Response(text=text)
-
-        app = web.Application()
-        app.router.add_get("/metrics", metrics)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
+        peers.append([])
+        runner = await _serve(text, peers[-1])
         runners.append(runner)
+        port = runner.addresses[0][1]
         workers.append(WorkerProcess({}, tmp_path / f"w{n}.log", web_port=port))
-    yield WorkerGroup(workers)
+    group = WorkerGroup(workers)
+    yield group, peers, runners
+    await group.stop()  # no process to stop: closes the kept scrape connections
     for runner in runners:
         await runner.cleanup()
+
+
+@pytest.fixture
+def group(served: tuple[WorkerGroup, Peers, list[web.AppRunner]]) -> WorkerGroup:
+    return served[0]
 
 
 @pytest.mark.asyncio
@@ -84,3 +100,30 @@ def test_a_total_counts_each_sample_once_whatever_else_was_asked_for() -> None:
     # What WorkerProcess.metrics returns: one key per label set.
     samples = {bounced: 2.0, 'lifecycle_emails_dead_lettered_total{reason="expired"}': 1.0}
     assert _total(samples, "lifecycle_emails_dead_lettered_total") == 3.0
+
+
+_ASKED = frozenset({"x_total", "y_total"})
+
+
+@pytest.mark.asyncio
+async def test_repeated_totals_keep_one_connection_to_each_worker(
+    served: tuple[WorkerGroup, Peers, list[web.AppRunner]],
+) -> None:
+    group, peers, _ = served
+    for _ in range(3):
+        assert await group.totals(_ASKED) == {"x_total": 7.0, "y_total": 5.5}
+    assert [len(p) for p in peers] == [3, 3]
+    assert [len(set(p)) for p in peers] == [1, 1]
+
+
+@pytest.mark.asyncio
+async def test_totals_reads_a_worker_whose_server_restarted_between_calls(
+    served: tuple[WorkerGroup, Peers, list[web.AppRunner]],
+) -> None:
+    group, peers, runners = served
+    await group.totals(_ASKED)
+    port = runners[0].addresses[0][1]
+    await runners[0].cleanup()  # closes the kept connection from the server's side
+    runners[0] = await _serve("x_total 10.0\n", peers[0], port)
+    assert await group.totals(_ASKED) == {"x_total": 14.0, "y_total": 0.5}
+    assert len(set(peers[0])) == 2
