@@ -59,7 +59,7 @@ class WorkerProcess:
     cwd: Path = field(default_factory=Path.cwd)
     web_port: int = field(default_factory=free_port)
     process: asyncio.subprocess.Process | None = None
-    #: Kept open between :meth:`totals` calls (closed by :meth:`stop` and :meth:`kill`):
+    #: Kept open between scrapes of /metrics (closed by :meth:`stop` and :meth:`kill`):
     #: a scrape on a kept-alive connection costs each side a third of one on a new one.
     _scrapes: aiohttp.ClientSession | None = field(default=None, init=False, repr=False)
 
@@ -141,11 +141,7 @@ class WorkerProcess:
 
     async def metrics(self) -> dict[str, float]:
         """Every sample, keyed ``name{label="v",...}`` with the labels sorted."""
-        async with (
-            aiohttp.ClientSession() as http,
-            http.get(f"{self.base_url}/metrics") as response,
-        ):
-            text = await response.text()
+        text = await self._scrape([])
         samples: dict[str, float] = {}
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
@@ -162,12 +158,7 @@ class WorkerProcess:
         times a second without the poller's CPU, or the worker's rendering of the rest,
         slowing the worker."""
         families = sorted({name.partition("{")[0] for name in names})
-        params = [("name[]", name) for name in families]
-        if self._scrapes is None or self._scrapes.closed:
-            self._scrapes = aiohttp.ClientSession()
-        # A kept connection the server closed meanwhile: aiohttp retries a GET on a new one.
-        async with self._scrapes.get(f"{self.base_url}/metrics", params=params) as response:
-            text = await response.text()
+        text = await self._scrape([("name[]", name) for name in families])
         sums = dict.fromkeys(names, 0.0)
         for line in text.splitlines():
             if not line or line[0] == "#":
@@ -182,8 +173,15 @@ class WorkerProcess:
                         continue
         return sums
 
+    async def _scrape(self, params: list[tuple[str, str]]) -> str:
+        if self._scrapes is None or self._scrapes.closed:
+            self._scrapes = aiohttp.ClientSession()
+        # A kept connection the server closed meanwhile: aiohttp retries a GET on a new one.
+        async with self._scrapes.get(f"{self.base_url}/metrics", params=params) as response:
+            return await response.text()
+
     async def close_scrapes(self) -> None:
-        """Close the connection :meth:`totals` keeps (a later call opens a new one)."""
+        """Close the connection the scrapes keep (a later scrape opens a new one)."""
         scrapes, self._scrapes = self._scrapes, None
         if scrapes is not None:
             await scrapes.close()
