@@ -2,9 +2,10 @@
 
 Bytes in, bytes out, keyed by bytes: exactly what a Faust table of raw bytes offers
 (``streams.tables.RawTableStore`` in the worker) and what a dict offers (replay, tests,
-benchmarks). The due index (:mod:`lifecycle.processing.due_index`) and the delivery
-ledger's expiry index (:mod:`lifecycle.mail.ledger_expiry`) are written against this
-protocol only, so the same logic runs everywhere.
+benchmarks, and the worker's in-memory due indexes). The due index
+(:mod:`lifecycle.processing.due_index`), the delivery ledger's expiry index
+(:mod:`lifecycle.mail.ledger_expiry`) and the adaptive splits' counts are written against
+this protocol only, so the same logic runs everywhere.
 """
 
 from __future__ import annotations

@@ -122,11 +122,10 @@ def build_worker(settings: Settings, campaigns: CampaignSet | None = None) -> Wo
         customer_state=_raw_table(
             app, "customer-state", settings, "Customer state by customer id."
         ),
-        due_index=_raw_table(
-            app,
-            "due-index",
-            settings,
-            "Customers due per partition and minute; adaptive splits' counts per partition.",
+        # Named for what it held first: the due index, in memory since (it is filled
+        # from the states); renaming it would strand the counts in the old changelog.
+        split_counts=_raw_table(
+            app, "due-index", settings, "Adaptive splits' counts and fixed shares per partition."
         ),
         delivery_ledger=_raw_table(app, "delivery-ledger", settings, "Delivered message ids."),
     )
@@ -166,7 +165,7 @@ def _register_agents(worker: Worker) -> None:
     engine = EngineAgent(
         worker.engine,
         states=TableStateStore(tables.customer_state, state_journal, write_behind),
-        due_store=RawTableStore(tables.due_index, write_behind),
+        split_counts=RawTableStore(tables.split_counts, write_behind),
         write_behind=write_behind,
         outbox=topics.outbox,
         counters_ready=lambda partition: counters.ensure_ready(state_journal, partition),
@@ -174,6 +173,8 @@ def _register_agents(worker: Worker) -> None:
         metrics=worker.metrics,
         max_event_bytes=settings.max_event_bytes,
         due_bucket_seconds=settings.due_bucket_seconds,
+        partitions=settings.partitions,
+        generation=state_journal.generation,
         batch_size=settings.engine_batch_size,
         batch_seconds=settings.engine_batch_seconds,
         max_send_delay=settings.delivery.max_send_delay,

@@ -14,6 +14,11 @@ stored bytes stay as they are. Only while a tick walks the due customers
 (:meth:`TableStateStore.skipping_unreadable`) is such a state read as "no state" and set
 aside, so one bad state cannot stop every other due customer of its partition.
 
+:meth:`TableStateStore.filed_due_times` reads one partition's due times from the
+states, which is how the engine agent fills that partition's due index (kept in memory,
+see :mod:`lifecycle.processing.due_index`); a state that does not decode is set aside
+there too, and reported by the caller.
+
 A store given a :class:`WriteBehind` holds its writes there while a batch is open: reads
 see them at once, the table gets them, in order and each for the event that made it,
 only when the batch is written (:meth:`WriteBehind.write`): the last write of each key,
@@ -28,11 +33,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from faust.types import EventT
 
 from lifecycle.exceptions import LifecycleError
+from lifecycle.processing import partition_for
 from lifecycle.state import CustomerState
 from streams.internals import acting_for, put_tracked
 
@@ -215,6 +222,10 @@ class RawTableStore:
         else:
             _delete(self.table, key)
 
+    def keys_with_prefix(self, prefix: bytes) -> list[bytes]:
+        """The table's keys that start with ``prefix`` (held writes aside)."""
+        return [key for key in list(self.table.keys()) if key.startswith(prefix)]
+
 
 class TableStateStore:
     """Customer state by customer id.
@@ -261,6 +272,32 @@ class TableStateStore:
             yield self._set_aside
         finally:
             self._set_aside = previous
+
+    def filed_due_times(
+        self, partition: int, partitions: int, unreadable: list[UnreadableState]
+    ) -> Iterator[tuple[str, datetime]]:
+        """(customer, next due time) of every stored state of ``partition`` that is due
+        some time; states that do not decode go to ``unreadable``.
+
+        The table holds the states of every partition this worker reads (and, on the
+        memory store, some it read before); a customer's partition is the one the
+        customer-events topic's partitioner gives their id, which is where the engine
+        wrote their state."""
+        # Over a copy of the keys: the caller may let the loop run between states.
+        for key in list(self.table.keys()):
+            customer_id = key.decode("utf-8", "replace")
+            if partition_for(customer_id, partitions) != partition:
+                continue
+            raw = self.table.get(key)
+            if not raw:
+                continue
+            try:
+                due = CustomerState.from_bytes(raw).next_due_at
+            except Exception as exc:  # whatever the decoder raises: the bytes are the problem
+                unreadable.append(UnreadableState(customer_id, raw, type(exc).__name__))
+                continue
+            if due is not None:
+                yield customer_id, due
 
     def put(self, state: CustomerState) -> None:
         key, value = state.customer_id.encode(), state.to_bytes()

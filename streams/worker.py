@@ -38,7 +38,8 @@ class Topics:
 @dataclass(frozen=True)
 class Tables:
     customer_state: RawTable
-    due_index: RawTable
+    #: The adaptive splits' counts per partition (the table is named "due-index").
+    split_counts: RawTable
     #: Ledger entries by Message-ID, and the ledger's expiry index under ``expiry:`` keys.
     delivery_ledger: RawTable
 

@@ -3,16 +3,22 @@
 Customers are filed in time buckets (one key per bucket). A tick reads only the non-empty
 buckets up to the tick time (found through a small directory, see :class:`DueIndex`), so
 its cost follows the number of customers due, never the number of customers nor how far
-back a due time was filed. The storage is behind
-:class:`~lifecycle.kv.BytesStore` so the same logic runs over a Faust table in the worker and over a
-dict in replay and tests.
+back a due time was filed. The storage is behind :class:`~lifecycle.kv.BytesStore`; the
+worker, replay and the tests keep it in a dict.
+
+The index is derived data: every state carries its ``next_due_at``, so the worker keeps
+each partition's index in memory only, and fills it from the partition's states
+(:meth:`DueIndex.file_all`) before its first record in a consumer-group generation.
+Nothing can then disagree between a state and its entry after a crash, and the index
+costs no changelog records: it used to be a Faust table, whose changelog took about two
+records per state write (a bucket left, a bucket joined, their directory lists).
 """
 
 from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from lifecycle.kv import BytesStore
@@ -210,6 +216,27 @@ class DueIndex:
             self._remove(self.bucket_of(old), customer_id, _micros(old))
         if new is not None:
             self._add(self.bucket_of(new), customer_id, _micros(new))
+
+    def file_all(self, entries: Iterable[tuple[str, datetime]]) -> int:
+        """File many (customer, due time) at once, as :meth:`reschedule` from None would,
+        with one write per bucket touched; returns how many were filed.
+
+        For an index being filled from the states (each customer once): the entries'
+        bucket lists are joined, not searched for copies one by one, so filling a
+        partition costs its customers, not its customers times a bucket's size."""
+        by_bucket: dict[int, list[bytes]] = {}
+        count = 0
+        for customer_id, due in entries:
+            by_bucket.setdefault(self.bucket_of(due), []).append(_entry(customer_id, _micros(due)))
+            count += 1
+        for bucket, added in by_bucket.items():
+            raw = self.store.get(self._key(bucket))
+            joined = b",".join(added)
+            merged = (
+                b"[" + joined + b"]" if not raw or raw == b"[]" else raw[:-1] + b"," + joined + b"]"
+            )
+            self._write(bucket, merged, was_empty=not raw)
+        return count
 
     def candidates(self, now: datetime) -> Iterator[tuple[datetime, str]]:
         """(filed due time, customer) for every entry due at or before ``now``, oldest first.

@@ -76,8 +76,9 @@ class PartitionProcessor:
                 or due is None
                 or self.due.bucket_of(due) != self.due.bucket_of(filed_at)
             ):
-                # A stale entry (a crash between the state write and the index write):
-                # file the customer where the state says, so the cursor can move on.
+                # A stale entry (the worker dropped a batch's state writes when the
+                # outbox refused a record; an index kept apart from the states after a
+                # crash): file the customer where the state says, so the cursor moves on.
                 self.due.reschedule(customer_id, filed_at, due)
                 continue
             if due <= now:
@@ -91,9 +92,10 @@ class PartitionProcessor:
 
     def commit(self, outcome: Outcome) -> None:
         if outcome.duplicate:
-            # A duplicate is usually a replay after a crash. The state and the due index
-            # live in different changelogs, so the crash may have kept the state but lost
-            # its index entry: file it again (a no-op when it is there).
+            # A duplicate is usually a replay after a crash. An index kept apart from
+            # the states may have lost the entry the state was written with: file it
+            # again (a no-op when it is there, as in the worker, which fills its
+            # indexes from the states).
             self.due.reschedule(outcome.state.customer_id, None, outcome.state.next_due_at)
             return
         self.states.put(outcome.state)

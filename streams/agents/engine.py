@@ -1,11 +1,11 @@
-"""The engine agent: customer events and ticks in, state and due index written back, outbox out.
+"""The engine agent: customer events and ticks in, state written back, outbox out.
 
 Records come in batches (up to ``batch_size``, or whatever arrived within
 ``batch_seconds``). Order of effects per batch, so that a crash at any point only repeats
 work: (1) each record is processed in order, its outbox records handed to the producer
 and its table writes held (:class:`~streams.tables.WriteBehind`: later records of the
 batch read them); (2) once the broker has acknowledged every outbox record of the batch,
-the held writes go to the state and due-index tables (changelogs), in order; (3) Faust
+the held writes go to the state and split-counts tables (changelogs), in order; (3) Faust
 acks the batch's records. If the worker dies before (2), the batch is processed again
 after restart and yields the same messages with the same ids, which the delivery ledger
 drops; no table says "sent" for a message the outbox may not hold. A batch left before
@@ -23,6 +23,15 @@ other due customers go on. If the broker refuses an outbox record, the held stat
 of that customer in the batch are dropped and the batch's records that changed them are
 dead-lettered (``engine_error``); other customers' writes stand.
 
+Each partition's due index lives in memory (:mod:`lifecycle.processing.due_index`): before
+a partition's first record in a consumer-group generation the agent files every stored
+state of the partition that is due some time (:meth:`TableStateStore.filed_due_times`),
+yielding to the loop as it goes, and takes the index's entries of earlier versions
+(``due:`` keys of the split-counts table, once the due index's own) out of that table.
+The index is updated as states are committed, with no changelog of its own: a crash loses
+only what the next generation's filling reads back from the states. A state that does not
+decode is not filed (its time is unknown) and is logged; its next event is dead-lettered.
+
 Counters ride on (2): the state written carries the facts it counts, and the ``counters_ready``
 callback recovers a partition's totals before its first record in a group generation
 (:mod:`streams.counters.store`). Nothing is produced per count.
@@ -31,6 +40,7 @@ callback recovers a partition's totals before its first record in a group genera
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,8 +52,9 @@ from faust.types import EventT, Message, StreamT, TopicT
 
 from lifecycle.events import Event
 from lifecycle.exceptions import EventError
-from lifecycle.kv import BytesStore
+from lifecycle.kv import MemoryBytesStore
 from lifecycle.processing import (
+    AllocationLedger,
     DueIndex,
     Engine,
     Outcome,
@@ -56,11 +67,14 @@ from streams.dead_letter import DeadLetters
 from streams.failures import describe, log_failure
 from streams.internals import acks_withheld_unless_handled, acting_for
 from streams.metrics import WorkerMetrics
-from streams.tables import TableStateStore, UnreadableState, WriteBehind
+from streams.tables import RawTableStore, TableStateStore, UnreadableState, WriteBehind
 
 __all__ = ["EngineAgent"]
 
 log = logging.getLogger(__name__)
+
+#: States filed between two yields to the loop while a due index is filled.
+_FILL_CHUNK = 2000
 
 
 @dataclass
@@ -93,7 +107,7 @@ class EngineAgent:
         engine: Engine,
         *,
         states: TableStateStore,
-        due_store: BytesStore,
+        split_counts: RawTableStore,
         write_behind: WriteBehind,
         outbox: TopicT,
         counters_ready: Callable[[int], Awaitable[None]] | None = None,
@@ -101,6 +115,8 @@ class EngineAgent:
         metrics: WorkerMetrics,
         max_event_bytes: int,
         due_bucket_seconds: int,
+        partitions: int,
+        generation: Callable[[], int] = lambda: 0,
         batch_size: int = 500,
         batch_seconds: float = 0.02,
         max_send_delay: timedelta | None = None,
@@ -109,7 +125,8 @@ class EngineAgent:
         self.engine = engine
         #: Both stores hold their writes in ``write_behind`` while a batch is processed.
         self.states = states
-        self.due_store = due_store
+        #: The adaptive splits' counts per partition (AllocationLedger).
+        self.split_counts = split_counts
         self.write_behind = write_behind
         self.outbox = outbox
         #: Recovers a partition's counters before its first record (None: no counters).
@@ -118,6 +135,10 @@ class EngineAgent:
         self.metrics = metrics
         self.max_event_bytes = max_event_bytes
         self.due_bucket_seconds = due_bucket_seconds
+        #: Partitions of the customer-events topic (whose partitioner placed each state).
+        self.partitions = partitions
+        #: The consumer group's generation: a new one may have moved partitions.
+        self.generation = generation
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
         #: Delivery expires a send decided longer ago than this, so the engine does not
@@ -126,13 +147,45 @@ class EngineAgent:
         #: Wall clock, for the ticks' delay and ``stale_before`` only (the engine takes
         #: time from its records).
         self.clock = clock
+        #: Per partition, its processor (and in it the due index) of this generation.
         self._processors: dict[int, PartitionProcessor] = {}
+        self._generation: int | None = None
 
-    def processor(self, partition: int) -> PartitionProcessor:
-        if partition not in self._processors:
-            due = DueIndex(self.due_store, partition, self.due_bucket_seconds)
-            self._processors[partition] = PartitionProcessor(self.engine, self.states, due)
-        return self._processors[partition]
+    async def processor(self, partition: int) -> PartitionProcessor:
+        """The partition's processor, its due index filled from the states first."""
+        found = self._processors.get(partition)
+        if found is None:
+            found = self._processors[partition] = await self._fill(partition)
+        return found
+
+    async def _fill(self, partition: int) -> PartitionProcessor:
+        due = DueIndex(MemoryBytesStore(), partition, self.due_bucket_seconds)
+        ledger = AllocationLedger(self.split_counts, partition)
+        processor = PartitionProcessor(self.engine, self.states, due, lambda _: ledger)
+        unreadable: list[UnreadableState] = []
+        found = self.states.filed_due_times(partition, self.partitions, unreadable)
+        filed = 0
+        while chunk := list(itertools.islice(found, _FILL_CHUNK)):
+            filed += due.file_all(chunk)
+            await asyncio.sleep(0)  # a large partition must not stall heartbeats
+        for skipped in unreadable:
+            log.error(
+                "customer %s: stored state does not decode (%s); not in the due index",
+                skipped.customer_id,
+                skipped.error,
+            )
+        earlier = self.split_counts.keys_with_prefix(f"due:{partition}:".encode())
+        for key in earlier:
+            self.split_counts.delete(key)
+        log.info(
+            "partition %d: %d customers filed in the due index%s",
+            partition,
+            filed,
+            f", {len(earlier)} entries of an earlier version's due table deleted"
+            if earlier
+            else "",
+        )
+        return processor
 
     async def run(self, stream: StreamT[bytes]) -> None:
         # ``take_events`` is public on faust's Stream, but missing from its StreamT type.
@@ -147,6 +200,12 @@ class EngineAgent:
 
         Faust acks the records when this returns."""
         batch = _Batch(stale_before=self._stale_before())
+        generation = self.generation()
+        if generation != self._generation:
+            # Between batches nothing is held: the states read to fill the due indexes
+            # are all there is.
+            self._processors.clear()
+            self._generation = generation
         behind = self.write_behind
         behind.begin()
         # Nothing of a batch is written before its end: left early (the worker stopping),
@@ -183,7 +242,7 @@ class EngineAgent:
             # The partition's counter totals are recovered before its first record.
             await self.counters_ready(message.partition)
         try:
-            processor = self.processor(message.partition)
+            processor = await self.processor(message.partition)
             if isinstance(item, Tick):
                 await self._tick(processor, item, record, batch)
             else:

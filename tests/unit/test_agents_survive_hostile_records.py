@@ -105,19 +105,20 @@ def engine_agent(
         dead_letter=FakeTopic(),
         metrics=WorkerMetrics(),
         states=FakeTable() if states is None else states,
-        due=FakeTable(),
+        split_counts=FakeTable(),
     )
     behind = WriteBehind()
     agent = EngineAgent(
         Engine(s.engine, None),
         states=TableStateStore(kit.states, write_behind=behind),  # type: ignore[arg-type]
-        due_store=RawTableStore(kit.due, behind),  # type: ignore[arg-type]
+        split_counts=RawTableStore(kit.split_counts, behind),  # type: ignore[arg-type]
         write_behind=behind,
         outbox=kit.outbox,  # type: ignore[arg-type]
         dead_letters=DeadLetters(kit.dead_letter),  # type: ignore[arg-type]
         metrics=kit.metrics,
         max_event_bytes=s.max_event_bytes,
         due_bucket_seconds=s.due_bucket_seconds,
+        partitions=1,
     )
     return agent, kit
 

@@ -195,13 +195,14 @@ async def test_an_engine_batch_cancelled_before_its_writes_withholds_every_recor
     agent = EngineAgent(
         Engine(s.engine, None),
         states=TableStateStore(states, write_behind=behind),  # type: ignore[arg-type]
-        due_store=RawTableStore(FakeTable(), behind),  # type: ignore[arg-type]
+        split_counts=RawTableStore(FakeTable(), behind),  # type: ignore[arg-type]
         write_behind=behind,
         outbox=FakeTopic(),  # type: ignore[arg-type]
         dead_letters=SimpleNamespace(),  # type: ignore[arg-type]
         metrics=WorkerMetrics(),
         max_event_bytes=s.max_event_bytes,
         due_bucket_seconds=s.due_bucket_seconds,
+        partitions=1,
     )
     events = [
         event_dict("customer.logged_in", f"c{n}", datetime(2026, 5, 1, tzinfo=UTC))

@@ -170,13 +170,14 @@ def _agent(log: list[str]) -> tuple[EngineAgent, GatedTopic, LoggingTable, FakeT
     agent = EngineAgent(
         Engine(s.engine, shipped_campaigns()),
         states=TableStateStore(states, write_behind=behind),  # type: ignore[arg-type]
-        due_store=RawTableStore(FakeTable(), behind),  # type: ignore[arg-type]
+        split_counts=RawTableStore(FakeTable(), behind),  # type: ignore[arg-type]
         write_behind=behind,
         outbox=outbox,  # type: ignore[arg-type]
         dead_letters=DeadLetters(dead),  # type: ignore[arg-type]
         metrics=metrics,
         max_event_bytes=s.max_event_bytes,
         due_bucket_seconds=s.due_bucket_seconds,
+        partitions=1,
         batch_size=10,
     )
     return agent, outbox, states, dead, metrics
