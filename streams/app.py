@@ -28,7 +28,7 @@ from streams.counters import CounterStore, Journal
 from streams.dead_letter import DeadLetters
 from streams.delivery import Delivery, FaustLedger, SmtpSender
 from streams.health import OBSERVE_INTERVAL_SECONDS, Health
-from streams.internals import use_safe_transport
+from streams.internals import BatchPublisher, LeanMonitor, use_safe_transport
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 from streams.tables import RawTableStore, TableStateStore, WriteBehind
@@ -77,6 +77,7 @@ def build_faust_app(settings: Settings) -> faust.App:
         ],
         store=f"{settings.store}://",
         autodiscover=False,
+        monitor=LeanMonitor(),
         datadir=str(settings.data_dir),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
@@ -151,13 +152,17 @@ def build_worker(settings: Settings, campaigns: CampaignSet | None = None) -> Wo
 def _register_agents(worker: Worker) -> None:
     app, settings, topics, tables = worker.app, worker.settings, worker.topics, worker.tables
     watch = worker.health.watch  # a crash makes /health fail (streams/health.py)
+    publisher = BatchPublisher(app.producer)
     for topic in topics.sources:
         ingest = IngestAgent(
             topic.get_topic_name(),
             customer_events=topics.customer_events,
+            publisher=publisher,
             dead_letters=worker.dead_letters,
             metrics=worker.metrics,
             max_event_bytes=settings.max_event_bytes,
+            batch_size=settings.ingest_batch_size,
+            batch_seconds=settings.ingest_batch_seconds,
         )
         app.agent(topic, name=ingest.name)(watch(ingest.name, ingest.run))
     state_journal, ledger_journal, counters = _counters(worker)
@@ -211,7 +216,7 @@ def _counters(worker: Worker) -> tuple[Journal, Journal, CounterStore]:
     ledger = Journal("ledger", changelog_topic(settings, "delivery-ledger"), generation=generation)
     store = CounterStore(
         (state, ledger),
-        topic=worker.topics.counters,
+        publisher=BatchPublisher(app.producer),
         topic_name=settings.topics.counters,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         drain=app.producer.flush,

@@ -347,6 +347,11 @@ class Settings(BaseSettings):
     engine_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
     #: How long the engine waits for a batch to fill: the latency it may add per record.
     engine_batch_seconds: Annotated[float, Field(gt=0, le=5)] = 0.02
+    #: Each ingest agent takes up to this many records at a time, produces their re-keyed
+    #: events as one batch per partition, and waits for the broker once per batch.
+    ingest_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
+    #: How long an ingest agent waits for a batch to fill: the latency it may add.
+    ingest_batch_seconds: Annotated[float, Field(gt=0, le=5)] = 0.01
     #: How often each worker publishes its changed counter totals to the counters topic.
     counters_flush_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
 

@@ -42,7 +42,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from faust.types import TopicT
 
 from lifecycle.measurement import CounterKey, Number, Totals, expand, journal_of
 from lifecycle.state_codec import stored_json
@@ -54,6 +53,7 @@ from streams.counters.codec import (
     encode_total,
 )
 from streams.counters.journal import Journal, PartitionCounters
+from streams.internals import BatchPublisher
 
 __all__ = ["CounterStore", "read_partition", "topic_partitions"]
 
@@ -104,13 +104,14 @@ class CounterStore:
         self,
         journals: Sequence[Journal],
         *,
-        topic: TopicT,
+        publisher: BatchPublisher,
         topic_name: str,
         bootstrap_servers: str,
         drain: Callable[[], Awaitable[None]],
     ) -> None:
         self.journals = {journal.name: journal for journal in journals}
-        self.topic = topic
+        #: The totals of a flush go out as batches (thousands of keys during a backfill).
+        self.publisher = publisher
         self.topic_name = topic_name
         self.bootstrap_servers = bootstrap_servers
         #: Waits until every record this worker produced so far is acknowledged.
@@ -225,13 +226,16 @@ class CounterStore:
         self, journal: Journal, partition: int, changed: dict[Any, Number], coverage: int
     ) -> None:
         target = await self._counters_partition(partition)
-        pending = []
-        for key, total in changed.items():
-            record_key, value = encode_total(key, partition, total, coverage)
-            pending.append(await self.topic.send(key=record_key, value=value, partition=target))
-        await asyncio.gather(*pending)
-        marker_key, marker = encode_marker(journal.name, partition, coverage)
-        await (await self.topic.send(key=marker_key, value=marker, partition=target))
+        totals = [encode_total(key, partition, total, coverage) for key, total in changed.items()]
+        await self._publish_acknowledged(totals, target)
+        # Only once every total is on the broker: the marker says they are.
+        await self._publish_acknowledged([encode_marker(journal.name, partition, coverage)], target)
+
+    async def _publish_acknowledged(self, records: list[tuple[bytes, bytes]], target: int) -> None:
+        """Publish to the counters topic's partition ``target``; raises if the broker
+        refused any record."""
+        batches = await self.publisher.publish(self.topic_name, records, partition=target)
+        await asyncio.gather(*(batch.acknowledged for batch in batches))
 
 
 def expand_record(value: bytes | None) -> list[tuple[CounterKey, Number]]:

@@ -87,6 +87,22 @@ def test_faust_producer_methods_the_draining_producer_overrides() -> None:
     assert "await self.app.producer.flush()" in commit
 
 
+def test_faust_producer_gives_its_aiokafka_producer_and_aiokafka_takes_batches() -> None:
+    import aiokafka
+    from aiokafka.producer.message_accumulator import BatchBuilder
+
+    assert _parameters(aiokafka_driver.Producer._ensure_producer) == ["self"]
+    source = inspect.getsource(aiokafka_driver.Producer._ensure_producer)
+    assert "return self._producer" in source
+    producer = aiokafka.AIOKafkaProducer
+    assert inspect.iscoroutinefunction(producer.partitions_for)
+    assert _parameters(producer.create_batch) == ["self"]
+    assert inspect.iscoroutinefunction(producer.send_batch)
+    assert _parameters(producer.send_batch) == ["self", "batch", "topic", "partition"]
+    assert _parameters(BatchBuilder.append) == ["self", "timestamp", "key", "value", "headers"]
+    assert callable(BatchBuilder.close)
+
+
 def test_faust_table_changelog_internals() -> None:
     collection = faust.tables.base.Collection
     assert _parameters(collection._on_changelog_sent) == ["self", "fut"]
