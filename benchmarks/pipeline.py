@@ -297,18 +297,24 @@ def report(plain: Figure, naive: Figure, workers: list[Figure], *, customers: in
 def tick_report(sizes: tuple[int, ...]) -> str:
     lines = []
     per_due: list[float] = []
+    fills = []
     for customers in sizes:
-        due, seconds = tick_seconds(customers)
+        due, seconds, fill = tick_seconds(customers)
         per_due.append(seconds / due)
         lines.append(
             f"tick over {customers:,} customers, {due:,} due (0.1%): {seconds * 1000:.2f} ms,"
             f" {seconds / due * 1e6:.0f} us per due customer"
         )
+        fills.append(
+            f"due index filled from {customers:,} states (new signups' states; what a"
+            " partition's start or rebalance does):"
+            f" {fill:.2f} s, {fill / customers * 1e6:.0f} us per state"
+        )
     lines.append(
         f"tick cost per due customer, {sizes[-1]:,} vs {sizes[0]:,}:"
         f" {per_due[-1] / per_due[0]:.2f}x"
     )
-    return "\n".join(lines)
+    return "\n".join(lines + fills)
 
 
 async def _throughput(bootstrap: str, prefix: str, work: Path, args: argparse.Namespace) -> str:

@@ -75,3 +75,8 @@ async def test_small_run_prints_every_figure(kafka_broker: Broker) -> None:
     assert re.search(r"^duplicate sends with two workers: 0 ", out, re.M), out
     assert re.search(r"processed per worker: [0-9,]+ / [0-9,]+\)", out), out
     assert re.search(rf"^tick over 10,000 customers, 10 due \(0.1%\): {NUMBER} ms", out, re.M), out
+    assert re.search(
+        rf"^due index filled from 10,000 states \(.*\): {NUMBER} s, {NUMBER} us per state$",
+        out,
+        re.M,
+    ), out
