@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from faust.types import EventT
 
 from lifecycle.exceptions import LifecycleError
-from lifecycle.processing import partition_for
+from lifecycle.processing import partition_of_key
 from lifecycle.state import CustomerState
 from streams.internals import acting_for, put_tracked
 
@@ -285,9 +285,9 @@ class TableStateStore:
         wrote their state."""
         # Over a copy of the keys: the caller may let the loop run between states.
         for key in list(self.table.keys()):
-            customer_id = key.decode("utf-8", "replace")
-            if partition_for(customer_id, partitions) != partition:
+            if partition_of_key(key, partitions) != partition:
                 continue
+            customer_id = key.decode("utf-8", "replace")
             raw = self.table.get(key)
             if not raw:
                 continue

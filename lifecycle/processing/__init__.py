@@ -6,7 +6,12 @@ partition; ticks are time as a record; :class:`Replay` drives the same steps ove
 The worker, ``lifecycle replay`` and the tests all go through here, so they decide alike.
 """
 
-from lifecycle.processing.allocation import AllocationLedger, murmur2, partition_for
+from lifecycle.processing.allocation import (
+    AllocationLedger,
+    murmur2,
+    partition_for,
+    partition_of_key,
+)
 from lifecycle.processing.due_index import DueIndex
 from lifecycle.processing.engine import Engine, Outcome
 from lifecycle.processing.partition import MemoryStateStore, PartitionProcessor, StateStore
@@ -26,6 +31,7 @@ __all__ = [
     "AllocationLedger",
     "murmur2",
     "partition_for",
+    "partition_of_key",
     # Time as a record
     "TICK_TYPE",
     "Tick",

@@ -91,7 +91,12 @@ def murmur2(data: bytes) -> int:
 
 def partition_for(customer_id: str, partitions: int) -> int:
     """The partition of the customer-events topic a customer's records go to."""
-    return (murmur2(customer_id.encode()) & 0x7FFFFFFF) % partitions
+    return partition_of_key(customer_id.encode(), partitions)
+
+
+def partition_of_key(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a record with ``key``."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 class AllocationLedger:

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lifecycle.processing import murmur2
+from lifecycle.processing import partition_of_key
 
 __all__ = ["BatchPublisher", "PublishedBatch"]
 
@@ -68,7 +68,7 @@ class BatchPublisher:
             target = (
                 partition
                 if partition is not None
-                else partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+                else partitions[partition_of_key(key, len(partitions))]
             )
             by_partition.setdefault(target, []).append(index)
         published: list[PublishedBatch] = []
