@@ -227,6 +227,7 @@ async def _run_worker(
             status = proc_status(worker.process.pid)
             sent = await worker.metric("lifecycle_emails_sent_total")
             expired = await worker.metric("lifecycle_emails_expired_total")
+            expired += await worker.metric("lifecycle_emails_expired_at_decision_total")
         finally:
             await worker.stop()
     extra = {

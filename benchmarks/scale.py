@@ -48,6 +48,7 @@ _WATCHED = frozenset(
         "lifecycle_emails_skipped_duplicate_total",
         "lifecycle_emails_dead_lettered_total",
         "lifecycle_emails_expired_total",
+        "lifecycle_emails_expired_at_decision_total",
     }
 )
 
@@ -186,7 +187,10 @@ async def measure_scale(
 def _line(run: GroupRun) -> str:
     split = " / ".join(f"{n:,.0f}" for n in run.processed_by)
     sent = run.totals["lifecycle_emails_sent_total"]
-    expired = run.totals["lifecycle_emails_expired_total"]
+    expired = (
+        run.totals["lifecycle_emails_expired_total"]
+        + run.totals["lifecycle_emails_expired_at_decision_total"]
+    )
     return (
         f"scale {run.workers} worker{'s' if run.workers > 1 else ''}: {run.rate:,.0f} events/s"
         f" ({run.records:,} records in {run.seconds:.1f} s; processed per worker: {split});"

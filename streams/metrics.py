@@ -129,7 +129,13 @@ class WorkerMetrics:
         )
         self.emails_expired = self._counter(
             "lifecycle_emails_expired",
-            "Emails not sent: decided longer ago than LIFECYCLE_MAX_SEND_DELAY_HOURS.",
+            "Outbox records not sent: decided longer ago than LIFECYCLE_MAX_SEND_DELAY_HOURS.",
+            ["campaign"],
+        )
+        self.emails_expired_at_decision = self._counter(
+            "lifecycle_emails_expired_at_decision",
+            "Emails decided already longer ago than LIFECYCLE_MAX_SEND_DELAY_HOURS:"
+            " counted expired by the engine, never rendered or published.",
             ["campaign"],
         )
         self.emails_in_doubt = self._counter(

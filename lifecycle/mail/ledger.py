@@ -7,7 +7,9 @@ States of one ``Message-ID``:
 ``sent``        the server replied 250 to the dot
 ``retrying``    a transient failure; a retry record is on the retry topic
 ``failed``      given up: a permanent failure, or out of attempts (dead-lettered)
-``expired``     not sent because it was decided too long ago (:func:`too_late_to_send`)
+``expired``     not sent because it was decided too long ago (:func:`too_late_to_send`);
+                a send the engine decides already that late has no entry: it is never
+                published, and the engine counts it expired
 ``in_doubt``    reported: a later attempt found ``committing`` left by an attempt that never
                 finished (its worker died), or the server's reply to the dot never came;
                 whether the server has the message only its log can tell

@@ -53,6 +53,8 @@ class OutboxMessage(BaseModel):
     send_time: Literal["optimised", "fallback"] | None = None
     #: False: decided before the engine's ``stale_before`` (so long ago that delivery
     #: will not send it), and not rendered: ``subject``, ``text`` and ``html`` are empty.
+    #: The engine counts it expired and does not publish it; delivery expires one that an
+    #: earlier version published.
     rendered: bool = True
 
     def to_json_bytes(self) -> bytes:

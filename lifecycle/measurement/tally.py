@@ -40,7 +40,10 @@ increments; days are ``date.toordinal()`` integers of the UTC day (see
     (the partition counted once), dated by the window's start
 ``["e", day, campaign, variant, state]``
     an email's final delivery state (``sent``, ``failed``, ``expired``), counted by
-    delivery from the ledger (:func:`delivery_fact`), dated by the day it was decided
+    delivery from the ledger (:func:`delivery_fact`), dated by the day it was decided;
+    a send decided already past delivery's maximum delay (an unrendered message, see
+    :class:`~lifecycle.mail.OutboxMessage`) never reaches the outbox, and its ``expired``
+    is counted here, with the decision
 
 N needs "was this person a customer at the start of the period"; a change at ``t`` knows
 the status just before ``t``, and the status at the period's start differs from it by the
@@ -253,6 +256,16 @@ def tally(
         facts.append(("q", day_of(event.occurred_at), event.csat, event.ces))
     order = isinstance(event, OrderPlaced)
     facts.extend(_journey_facts(outputs, before, after, day_of(clock), order=order))
+    facts.extend(
+        delivery_fact(
+            decided_at=o.message.decided_at,
+            campaign=o.message.campaign_id,
+            variant=o.message.variant,
+            state="expired",
+        )
+        for o in outputs
+        if o.message is not None and not o.message.rendered
+    )
     if len(changes) > len(memory.status_changes):
         # Keep the changes a period of any kind that holds the latest one can see.
         oldest_start = min(_period_starts(changes[-1]))

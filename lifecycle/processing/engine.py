@@ -43,11 +43,16 @@ class Outcome:
     signals: tuple[Signal, ...] = ()
     outputs: tuple[JourneyOutput, ...] = ()
     duplicate: bool = False
+    #: The outbox records to publish.
     messages: tuple[OutboxMessage, ...] = field(init=False)
+    #: Sends decided before ``stale_before``: never published, since delivery would only
+    #: expire them; the state's facts count each as ``expired`` (see measurement.tally).
+    expired: tuple[OutboxMessage, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        found = tuple(o.message for o in self.outputs if o.message is not None)
-        object.__setattr__(self, "messages", found)
+        found = [o.message for o in self.outputs if o.message is not None]
+        object.__setattr__(self, "messages", tuple(m for m in found if m.rendered))
+        object.__setattr__(self, "expired", tuple(m for m in found if not m.rendered))
 
 
 class Engine:
@@ -66,8 +71,9 @@ class Engine:
     ) -> Outcome:
         """``allocations``: the adaptive splits' shares of the customer's partition.
 
-        ``stale_before``: sends decided before it are decided as always, but not rendered
-        (delivery expires them); None renders every send."""
+        ``stale_before``: sends decided before it are decided as always, but neither
+        rendered nor published: they are the outcome's ``expired``, counted as such in its
+        state's facts (delivery would expire them); None renders every send."""
         before = state
         state = state or CustomerState.new(event.customer_id)
         previous_due = state.next_due_at

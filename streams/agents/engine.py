@@ -32,6 +32,16 @@ The index is updated as states are committed, with no changelog of its own: a cr
 only what the next generation's filling reads back from the states. A state that does not
 decode is not filed (its time is unknown) and is logged; its next event is dead-lettered.
 
+A send decided already past delivery's maximum delay (``max_send_delay`` before the wall
+clock) is decided as always but neither rendered nor published: delivery would only
+expire it, and in a backfill these are most of the sends (three records each: the outbox
+record, its ledger entry and its expiry filing). The state's facts count it ``expired``,
+and ``lifecycle_emails_expired_at_decision_total`` counts it once its state is written
+(not ``lifecycle_emails_expired_total``: that is delivery's, which with the other
+outcomes accounts for every published outbox record). It has no ledger entry, and none
+is needed: nothing was sent, and an input is decided again only if its state was not
+written, so the expiry is counted once.
+
 Counters ride on (2): the state written carries the facts it counts, and the ``counters_ready``
 callback recovers a partition's totals before its first record in a group generation
 (:mod:`streams.counters.store`). Nothing is produced per count.
@@ -90,6 +100,8 @@ class _Batch:
     records_of: dict[str, list[EventT[Any]]] = field(default_factory=dict)
     #: (customer, event type) of each event processed, counted once the batch is written.
     processed: list[tuple[str, str]] = field(default_factory=list)
+    #: (customer, campaign) of each send decided too late to go out (not published).
+    expired: list[tuple[str, str]] = field(default_factory=list)
 
     def touched(self, customer_id: str, record: EventT[Any]) -> None:
         records = self.records_of.setdefault(customer_id, [])
@@ -301,6 +313,7 @@ class EngineAgent:
             )
             batch.published.append((message.customer_id, acknowledged))
             metrics.outbox_published.labels(message.campaign_id).inc()
+        batch.expired.extend((m.customer_id, m.campaign_id) for m in outcome.expired)
         for signal in outcome.signals:
             metrics.signals.labels(signal.name).inc()
             if signal.name == "stage_changed":
@@ -338,6 +351,9 @@ class EngineAgent:
         for customer_id, event_type in batch.processed:
             if customer_id not in failed:
                 self.metrics.events_processed.labels(event_type).inc()
+        for customer_id, campaign_id in batch.expired:
+            if customer_id not in failed:
+                self.metrics.emails_expired_at_decision.labels(campaign_id).inc()
 
     async def _outbox_failed(self, batch: _Batch, failed: dict[str, BaseException]) -> None:
         self.write_behind.discard_states_of(set(failed))

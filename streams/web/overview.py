@@ -246,6 +246,10 @@ def delivery_section(samples: Samples) -> str:
             _sum_cell(samples, "lifecycle_emails_expired_total"),
         ],
         [
+            _label("expired as decided (never published)"),
+            _sum_cell(samples, "lifecycle_emails_expired_at_decision_total"),
+        ],
+        [
             _label("skipped as already sent"),
             _sum_cell(samples, "lifecycle_emails_skipped_duplicate_total"),
         ],

@@ -259,7 +259,8 @@ async def test_old_history_builds_state_but_its_emails_expire_unsent(
     worker_factory: WorkerFactory, kafka_kit, smtp_server
 ) -> None:
     """A first deployment on a bus with history: a sign-up from ten days ago is learned
-    from, but its three welcome emails (decided ten to seven days ago) are not sent."""
+    from, but its three welcome emails (decided ten to seven days ago) are not sent, and
+    not even published: the engine counts them expired itself."""
     env, worker = await worker_factory(
         smtp_port=smtp_server.port, LIFECYCLE_MAX_SEND_DELAY_HOURS="48", **JOURNEYS
     )
@@ -271,11 +272,16 @@ async def test_old_history_builds_state_but_its_emails_expire_unsent(
     [welcome] = await smtp_server.wait_for_messages(count=1, within=60)
     assert welcome.rcpt_tos == ("new@shop.test",)
     await worker.wait_metric(
-        "lifecycle_emails_expired_total", lambda v: v >= 3, campaign="welcome", within=60
+        "lifecycle_emails_expired_at_decision_total",
+        lambda v: v >= 3,
+        campaign="welcome",
+        within=60,
     )
     assert await worker.metric("lifecycle_campaign_decisions_total", outcome="send") == 4
     assert await worker.metric("lifecycle_emails_sent_total") == 1
     assert [m.rcpt_tos for m in smtp_server.messages] == [("new@shop.test",)]
+    outbox = await kafka_kit.read_topic(env.topic("outbox"))
+    assert [r.key for r in outbox] == [b"c-new"]
 
 
 async def sent_with_a_short_ledger_life(worker_factory: WorkerFactory, kafka_kit, smtp_server):

@@ -282,7 +282,9 @@ def _unrendered(
     """The message of a send too old to go out: its id and facts, none of its text.
 
     Rendering is most of what a send costs, and a backfill decides many sends that
-    delivery then expires; the decision, the message id and the counts are the same.
+    delivery would only expire; the decision, the message id and the counts are the same.
+    The worker does not publish such a message: the engine's outcome lists it as
+    ``expired`` and its state's facts count it so (:mod:`lifecycle.measurement.tally`).
     """
     profile = moment.state.profile
     assert profile.email is not None
