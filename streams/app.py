@@ -253,6 +253,8 @@ def _register_timers(worker: Worker) -> None:
         worker.metrics.consumer_lag,
         backlog=worker.metrics.delivery_backlog,
         queues={names.outbox: "outbox", names.outbox_retry: "retry"},
+        tick_delay=worker.metrics.tick_delay,
+        ticked_topic=names.customer_events,
     )
 
     async def measure_lag() -> None:

@@ -3,7 +3,10 @@
 Read from public places only: the consumer's assignment and each partition's high
 watermark (``Consumer.highwater``), and the committed offsets Faust's own monitor sensor
 records at every commit (``Monitor.tp_committed_offsets``). A partition that moved to
-another worker has its series removed, so a dashboard never shows a stale lag.
+another worker has its series removed, so a dashboard never shows a stale lag; so has its
+tick delay (``lifecycle_tick_delay_seconds``, set by the engine at each tick it applies),
+which would otherwise stay at the value of the last tick this worker applied there, and
+could hold the late-ticks alert up on a worker that no longer owns the partition.
 
 The delivery backlog is the same lag summed over this worker's partitions of the outbox
 and of the retry topic (``queue`` label): a retry waiting for its backoff is re-appended
@@ -40,11 +43,18 @@ class LagGauge:
         *,
         backlog: Gauge | None = None,
         queues: Mapping[str, str] | None = None,
+        tick_delay: Gauge | None = None,
+        ticked_topic: str | None = None,
     ) -> None:
-        """``queues``: topic name -> the ``queue`` label of its backlog in ``backlog``."""
+        """``queues``: topic name -> the ``queue`` label of its backlog in ``backlog``.
+
+        ``tick_delay``: a gauge labelled by ``partition`` of ``ticked_topic``, whose series
+        of partitions not assigned here are removed."""
         self.gauge = gauge
         self.backlog = backlog
         self.queues = dict(queues or {})
+        self.tick_delay = tick_delay
+        self.ticked_topic = ticked_topic
         self._shown: set[tuple[str, str]] = set()
 
     def update(self, consumer: ConsumerT, committed: Mapping[TP, int]) -> None:
@@ -68,6 +78,10 @@ class LagGauge:
         for labels in self._shown - seen:
             self.gauge.remove(*labels)
         self._shown = seen
+        if self.tick_delay is not None:
+            owned = {partition for topic, partition in seen if topic == self.ticked_topic}
+            for partition in _partitions_shown(self.tick_delay) - owned:
+                self.tick_delay.remove(partition)
 
     def measure(self, consumer: ConsumerT, committed: Mapping[TP, int]) -> None:
         """The timer's body: a metrics hiccup must never stop the worker."""
@@ -75,6 +89,16 @@ class LagGauge:
             self.update(consumer, committed)
         except Exception:
             log.exception("measuring consumer lag failed")
+
+
+def _partitions_shown(gauge: Gauge) -> set[str]:
+    """The ``partition`` labels ``gauge`` has series for (its samples, read publicly)."""
+    return {
+        sample.labels["partition"]
+        for family in gauge.collect()
+        for sample in family.samples
+        if "partition" in sample.labels
+    }
 
 
 #: How often the backfill line is logged while the worker is behind.

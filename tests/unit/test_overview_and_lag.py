@@ -66,6 +66,24 @@ def test_lag_per_partition_and_backlog_per_queue_follow_the_assignment() -> None
     assert not any("'outbox')]" in k and "consumer_lag" in k for k in seen)
 
 
+def test_tick_delay_of_a_partition_that_moved_away_is_removed() -> None:
+    metrics = WorkerMetrics()
+    lag = LagGauge(
+        metrics.consumer_lag, tick_delay=metrics.tick_delay, ticked_topic="customer-events"
+    )
+    events0, events1, outbox1 = TP("customer-events", 0), TP("customer-events", 1), TP("outbox", 1)
+    metrics.tick_delay.labels("0").set(2.0)
+    metrics.tick_delay.labels("1").set(900.0)  # a late tick, just before partition 1 moved
+    lag.update(Consumer({events0: 5, events1: 5, outbox1: 1}), {})
+    delay = "lifecycle_tick_delay_seconds"
+    assert _samples(metrics)[f"{delay}[('partition', '1')]"] == 900.0  # still owned: kept
+
+    lag.update(Consumer({events0: 5, outbox1: 1}), {})  # partition 1 of the outbox stays
+    seen = _samples(metrics)
+    assert seen[f"{delay}[('partition', '0')]"] == 2.0
+    assert f"{delay}[('partition', '1')]" not in seen
+
+
 def _page(metrics: WorkerMetrics, totals: dict[CounterKey, Any] | None = None, **kw: Any) -> str:
     return render_overview(
         Samples(metrics.registry.collect()),
