@@ -60,7 +60,8 @@ class LagGauge:
     def update(self, consumer: ConsumerT, committed: Mapping[TP, int]) -> None:
         seen = set()
         backlog = dict.fromkeys(self.queues.values(), 0)
-        for tp in consumer.assignment():
+        assignment = consumer.assignment()
+        for tp in assignment:
             end = consumer.highwater(tp)
             if end is None:
                 continue
@@ -79,7 +80,8 @@ class LagGauge:
             self.gauge.remove(*labels)
         self._shown = seen
         if self.tick_delay is not None:
-            owned = {partition for topic, partition in seen if topic == self.ticked_topic}
+            # Assigned, with or without a high watermark yet: still ticked here.
+            owned = {str(tp.partition) for tp in assignment if tp.topic == self.ticked_topic}
             for partition in _partitions_shown(self.tick_delay) - owned:
                 self.tick_delay.remove(partition)
 

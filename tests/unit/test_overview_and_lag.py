@@ -78,7 +78,11 @@ def test_tick_delay_of_a_partition_that_moved_away_is_removed() -> None:
     delay = "lifecycle_tick_delay_seconds"
     assert _samples(metrics)[f"{delay}[('partition', '1')]"] == 900.0  # still owned: kept
 
-    lag.update(Consumer({events0: 5, outbox1: 1}), {})  # partition 1 of the outbox stays
+    class NoHighwaterYet(Consumer):
+        def highwater(self, tp: TP) -> int | None:
+            return None if tp == events0 else self.ends[tp]
+
+    lag.update(NoHighwaterYet({events0: 5, outbox1: 1}), {})  # the outbox's partition 1 stays
     seen = _samples(metrics)
     assert seen[f"{delay}[('partition', '0')]"] == 2.0
     assert f"{delay}[('partition', '1')]" not in seen
