@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lifecycle.campaigns import CampaignSet
 from lifecycle.mail.ledger import LedgerEntry, RetryRecord
 from lifecycle.processing import Engine, encode_tick
 from streams.agents import EngineAgent, OutboxAgent, RetryAgent
@@ -98,7 +99,12 @@ def counted(metrics: WorkerMetrics, name: str) -> float:
 
 def engine_agent(
     states: FakeTable | None = None,
+    *,
+    campaigns: CampaignSet | None = None,
+    **options: Any,
 ) -> tuple[EngineAgent, SimpleNamespace]:
+    """An engine agent over fakes (``kit``: its outbox, dead letters, metrics and states);
+    ``options`` go to EngineAgent as they are (max_send_delay, clock, ...)."""
     s = Settings()
     kit = SimpleNamespace(
         outbox=FakeTopic(),
@@ -109,7 +115,7 @@ def engine_agent(
     )
     behind = WriteBehind()
     agent = EngineAgent(
-        Engine(s.engine, None),
+        Engine(s.engine, campaigns),
         states=TableStateStore(kit.states, write_behind=behind),  # type: ignore[arg-type]
         split_counts=RawTableStore(kit.split_counts, behind),  # type: ignore[arg-type]
         write_behind=behind,
@@ -119,6 +125,7 @@ def engine_agent(
         max_event_bytes=s.max_event_bytes,
         due_bucket_seconds=s.due_bucket_seconds,
         partitions=1,
+        **options,
     )
     return agent, kit
 

@@ -10,22 +10,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from lifecycle.measurement.periods import day_of
-from lifecycle.processing import Engine
 from lifecycle.state import CustomerState
-from streams.agents import EngineAgent
-from streams.dead_letter import DeadLetters
-from streams.metrics import WorkerMetrics
-from streams.settings import Settings
-from streams.tables import RawTableStore, TableStateStore, WriteBehind
 from tests.unit.campaigns.support import shipped_campaigns
 from tests.unit.test_agents_survive_hostile_records import (
     FakeStream,
-    FakeTable,
     counted,
+    engine_agent,
     record,
     signup,
 )
-from tests.unit.test_delivery_attempts import FakeTopic
 
 pytestmark = pytest.mark.asyncio
 
@@ -34,23 +27,10 @@ NOW = datetime(2026, 11, 10, 13, 0, tzinfo=UTC)
 
 
 async def test_a_send_decided_too_late_is_counted_expired_and_never_published() -> None:
-    s = Settings()
-    outbox, dead_letter, states, metrics = FakeTopic(), FakeTopic(), FakeTable(), WorkerMetrics()
-    behind = WriteBehind()
-    agent = EngineAgent(
-        Engine(s.engine, shipped_campaigns()),
-        states=TableStateStore(states, write_behind=behind),  # type: ignore[arg-type]
-        split_counts=RawTableStore(FakeTable(), behind),  # type: ignore[arg-type]
-        write_behind=behind,
-        outbox=outbox,  # type: ignore[arg-type]
-        dead_letters=DeadLetters(dead_letter),  # type: ignore[arg-type]
-        metrics=metrics,
-        max_event_bytes=s.max_event_bytes,
-        due_bucket_seconds=s.due_bucket_seconds,
-        partitions=1,
-        max_send_delay=timedelta(hours=72),
-        clock=lambda: NOW,
+    agent, kit = engine_agent(
+        campaigns=shipped_campaigns(), max_send_delay=timedelta(hours=72), clock=lambda: NOW
     )
+    outbox, dead_letter, states, metrics = kit.outbox, kit.dead_letter, kit.states, kit.metrics
     old_signup = NOW - timedelta(days=10)
     records = [
         record(signup("c-old", old_signup), 0, key=b"c-old"),
