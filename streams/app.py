@@ -9,6 +9,7 @@ one.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any, cast
 
 import faust
@@ -18,11 +19,13 @@ from lifecycle.processing import Engine
 from streams.agents import (
     BackfillProgress,
     EngineAgent,
+    GroupProgress,
     IngestAgent,
     LagGauge,
     OutboxAgent,
     RetryAgent,
     Ticker,
+    TickHold,
 )
 from streams.counters import CounterStore, Journal
 from streams.dead_letter import DeadLetters
@@ -237,17 +240,39 @@ def _counters(worker: Worker) -> tuple[Journal, Journal, CounterStore]:
 
 
 def _register_timers(worker: Worker) -> None:
-    app = worker.app
+    app, settings = worker.app, worker.settings
+
+    def partitions_of(topic: str) -> int | None:
+        return app.consumer.topic_partitions(topic)
+
+    shop = None
+    if settings.tick_hold_max_seconds > 0:
+        shop = GroupProgress(
+            settings.kafka_bootstrap_servers,
+            settings.app_id,  # Faust's group id
+            settings.topics.sources,
+            partitions_of=partitions_of,
+        )
     ticker = Ticker(
         worker.topics.customer_events,
-        partitions_of=lambda topic: app.consumer.topic_partitions(topic),
-        default_partitions=worker.settings.partitions,
+        partitions_of=partitions_of,
+        default_partitions=settings.partitions,
         retry_topic=worker.topics.outbox_retry,
+        shop=shop,
+        hold=TickHold(timedelta(seconds=settings.tick_hold_max_seconds)),
+        held_seconds=worker.metrics.ticks_held,
     )
-    if worker.settings.ticker == "wall":
-        app.timer(worker.settings.tick_interval_seconds, on_leader=True, name=ticker.name)(
-            ticker.tick
-        )
+    if settings.ticker == "wall":
+        app.timer(settings.tick_interval_seconds, on_leader=True, name=ticker.name)(ticker.tick)
+        if shop is not None:
+            app.timer(ticker.release_interval_seconds, on_leader=True, name=ticker.release_name)(
+                ticker.release
+            )
+
+            async def stop_shop_progress(sender: Any, *args: Any, **kwargs: Any) -> None:
+                await shop.stop()
+
+            app.on_before_shutdown.connect(cast(Any, stop_shop_progress))
     names = worker.settings.topics
     lag = LagGauge(
         worker.metrics.consumer_lag,

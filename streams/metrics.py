@@ -85,6 +85,11 @@ class WorkerMetrics:
             " each customer-events partition: how late due work (waits, quiet hours) runs.",
             ["partition"],
         )
+        self.ticks_held = self._gauge(
+            "lifecycle_ticks_held_seconds",
+            "On the leader, how long the oldest held tick has waited for the group to consume"
+            " the shop's records written before it (0: none held).",
+        )
         self.consumer_lag = self._gauge(
             "lifecycle_consumer_lag_records",
             "Records between the committed position and the end of each assigned partition.",

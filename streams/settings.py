@@ -341,6 +341,11 @@ class Settings(BaseSettings):
     #: records' alone: a hard bounce is dated by its message's decision time, not by the
     #: wall clock (lifecycle.mail.bounces).
     ticker: Literal["wall", "external"] = "wall"
+    #: A wall tick waits until the whole group has consumed the shop's records written
+    #: before it (streams.agents.ticker), so a backfill's timers run on its own history's
+    #: time; held longer than this, ticks follow the wall clock until the group catches
+    #: up. 0: never held (each tick is sent at once, as before there was a hold).
+    tick_hold_max_seconds: Annotated[float, Field(ge=0, le=7 * 86400)] = 6 * 3600
     due_bucket_seconds: Annotated[int, Field(ge=1, le=86400)] = 60
     #: The engine takes up to this many records at a time, and waits for the broker once
     #: per batch (not once per record that sends) before it writes their state.

@@ -2,8 +2,8 @@
 
 Ingest (one agent per shop topic: decode, validate, re-key by customer), the engine (state,
 due index, outbox and counters per customer), delivery (outbox and retry records to SMTP),
-the ticker (time as a record on every partition), the consumer-lag gauge and the backfill
-progress.
+the ticker (time as a record on every partition, held until the group has consumed the
+shop's records before it), the consumer-lag gauge and the backfill progress.
 :mod:`streams.app` creates them and registers their ``run`` (or timer) with Faust.
 """
 
@@ -11,7 +11,8 @@ from streams.agents.delivery import OutboxAgent, RetryAgent
 from streams.agents.engine import EngineAgent
 from streams.agents.ingest import IngestAgent
 from streams.agents.lag import BackfillProgress, LagGauge
-from streams.agents.ticker import Ticker
+from streams.agents.source_offsets import GroupProgress
+from streams.agents.ticker import Ticker, TickHold
 
 __all__ = [
     # Stream agents
@@ -23,4 +24,7 @@ __all__ = [
     "BackfillProgress",
     "LagGauge",
     "Ticker",
+    # The ticker's hold
+    "GroupProgress",
+    "TickHold",
 ]

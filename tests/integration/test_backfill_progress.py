@@ -40,3 +40,47 @@ async def test_records_behind_fall_to_zero_per_source_topic_and_the_estimate_to_
         env.topic(t) for t in ("customers", "orders", "logins", "support", "customer_events")
     }
     assert behind == {f'lifecycle_backfill_records_behind{{topic="{t}"}}': 0 for t in sources}
+
+
+HISTORY = 12_000
+
+
+async def test_ticks_wait_behind_the_whole_history_on_every_partition_of_the_engine_topic(
+    worker_factory: WorkerFactory, kafka_kit, smtp_server
+) -> None:
+    """A worker started on history with 1 s ticks: however long ingest takes to re-key it,
+    no tick reaches a customer-events partition ahead of a re-keyed history event (the
+    engine would run timers to the wall clock mid-history). Fails with the hold off
+    (``LIFECYCLE_TICK_HOLD_MAX_SECONDS=0``)."""
+    env, worker = await worker_factory(
+        smtp_port=smtp_server.port,
+        start=False,
+        # One record per produce and commit: re-keying the history takes many tick intervals.
+        LIFECYCLE_INGEST_BATCH_SIZE="1",
+    )
+    start = datetime.now(UTC) - timedelta(days=60)
+    logins = [
+        (f"s-{n}", event_dict("customer.logged_in", f"c-{n % 500}", start + timedelta(minutes=n)))
+        for n in range(HISTORY // 2)
+    ]
+    orders = [
+        (f"o-{n}", event_dict("order.placed", f"c-{n % 500}", start + timedelta(minutes=n)))
+        for n in range(HISTORY // 2)
+    ]
+    await kafka_kit.produce(env.topic("logins"), logins)
+    await kafka_kit.produce(env.topic("orders"), orders)
+    await worker.start()
+    await worker.wait_metric("lifecycle_events_ingested_total", lambda n: n >= HISTORY)
+    await worker.wait_metric("lifecycle_ticks_total", lambda n: n >= 4)  # one per partition
+    records = await kafka_kit.read_topic(env.topic("customer_events"))
+    last_event: dict[int, int] = {}
+    first_tick: dict[int, int] = {}
+    for record in records:
+        if record.key == b"__tick__":
+            first_tick.setdefault(record.partition, record.offset)
+        else:
+            last_event[record.partition] = max(record.offset, last_event.get(record.partition, -1))
+    assert sum(1 for r in records if r.key != b"__tick__") == HISTORY
+    assert set(first_tick) == set(last_event) == set(range(4))
+    assert all(first_tick[p] > last_event[p] for p in range(4)), (first_tick, last_event)
+    assert "lifecycle_ticks_held_seconds" in await worker.metrics()
