@@ -201,6 +201,7 @@ def stream_section(samples: Samples) -> str:
         for (topic,) in samples.label_values(lag, "topic")
     ]
     delay = "lifecycle_tick_delay_seconds"
+    held = "lifecycle_ticks_held_seconds"
     health_rows = [
         [_label("events processed"), _sum_cell(samples, "lifecycle_events_processed_total")],
         [_label("duplicates dropped"), _sum_cell(samples, "lifecycle_events_duplicate_total")],
@@ -208,6 +209,10 @@ def stream_section(samples: Samples) -> str:
         [
             _label("tick delay, seconds (latest, worst partition)"),
             _cell(samples.largest(delay), delay, agg="max"),
+        ],
+        [
+            _label("ticks held, seconds (waiting for the shop's records before them)"),
+            _cell(samples.largest(held), held, agg="max"),
         ],
         [_label("consumer lag, records (all assigned partitions)"), _sum_cell(samples, lag)],
     ]

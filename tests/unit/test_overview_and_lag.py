@@ -121,6 +121,7 @@ def test_figures_are_the_registrys_and_label_values_are_escaped() -> None:
     metrics.smtp_send_seconds.observe(2.0)
     metrics.tick_delay.labels("0").set(1.5)
     metrics.tick_delay.labels("1").set(0.25)
+    metrics.ticks_held.set(42.0)
     page = _page(metrics)
     assert (
         '<td data-metric="lifecycle_events_ingested_total" data-agg="sum" data-kind="int"'
@@ -130,6 +131,7 @@ def test_figures_are_the_registrys_and_label_values_are_escaped() -> None:
     assert "<b>odd</b>" not in page
     assert 'data-per="lifecycle_smtp_send_seconds_count">1.50</td>' in page
     assert 'data-metric="lifecycle_tick_delay_seconds" data-agg="max" data-kind="num">1.50' in page
+    assert 'data-metric="lifecycle_ticks_held_seconds" data-agg="max" data-kind="num">42' in page
     assert 'aria-label="emails sent by campaign and variant"' in page
 
 
