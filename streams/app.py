@@ -24,6 +24,7 @@ from streams.agents import (
     LagGauge,
     OutboxAgent,
     RetryAgent,
+    ShopHold,
     Ticker,
     TickHold,
 )
@@ -258,8 +259,9 @@ def _register_timers(worker: Worker) -> None:
         partitions_of=partitions_of,
         default_partitions=settings.partitions,
         retry_topic=worker.topics.outbox_retry,
-        shop=shop,
-        hold=TickHold(timedelta(seconds=settings.tick_hold_max_seconds)),
+        hold=None
+        if shop is None
+        else ShopHold(shop, TickHold(timedelta(seconds=settings.tick_hold_max_seconds))),
         held_seconds=worker.metrics.ticks_held,
     )
     if settings.ticker == "wall":

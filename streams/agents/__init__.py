@@ -12,7 +12,7 @@ from streams.agents.engine import EngineAgent
 from streams.agents.ingest import IngestAgent
 from streams.agents.lag import BackfillProgress, LagGauge
 from streams.agents.source_offsets import GroupProgress
-from streams.agents.ticker import Ticker, TickHold
+from streams.agents.ticker import ShopHold, Ticker, TickHold
 
 __all__ = [
     # Stream agents
@@ -26,5 +26,6 @@ __all__ = [
     "Ticker",
     # The ticker's hold
     "GroupProgress",
+    "ShopHold",
     "TickHold",
 ]

@@ -40,7 +40,7 @@ from prometheus_client import Gauge
 
 from lifecycle.processing import encode_tick
 
-__all__ = ["TICK_KEY", "ShopProgress", "TickHold", "Ticker"]
+__all__ = ["TICK_KEY", "ShopHold", "ShopProgress", "TickHold", "Ticker"]
 
 #: The key of every tick record (customer ids are keys too: the value tells them apart).
 TICK_KEY = b"__tick__"
@@ -120,6 +120,14 @@ class TickHold:
         return None
 
 
+@dataclass(frozen=True)
+class ShopHold:
+    """What a ticker needs to hold its ticks: the group's progress and the held ticks."""
+
+    progress: ShopProgress
+    ticks: TickHold
+
+
 class Ticker:
     name = "lifecycle.ticker"
     #: The name of the timer that releases held ticks (:meth:`release`).
@@ -135,8 +143,7 @@ class Ticker:
         default_partitions: int,
         retry_topic: TopicT | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        shop: ShopProgress | None = None,
-        hold: TickHold | None = None,
+        hold: ShopHold | None = None,
         held_seconds: Gauge | None = None,
     ) -> None:
         self.topic = customer_events
@@ -144,9 +151,8 @@ class Ticker:
         self.default_partitions = default_partitions
         self.retry_topic = retry_topic
         self.clock = clock
-        #: Without both, ticks go out at once (no hold).
-        self.shop = shop
-        self.hold = hold if shop is not None else None
+        #: Without one, ticks go out at once.
+        self.hold = hold
         self.held_seconds = held_seconds
         self._holding_logged = False
 
@@ -173,33 +179,34 @@ class Ticker:
             await self.send_prune_ticks(at)
         except Exception:
             log.exception("sending pruning ticks failed; will try again next interval")
-        if self.shop is None or self.hold is None:
+        if self.hold is None:
             try:
                 await self.send_ticks(at)
             except Exception:
                 log.exception("sending ticks failed; will try again next interval")
             return
         try:
-            self.hold.hold(at, await self.shop.ends())
+            self.hold.ticks.hold(at, await self.hold.progress.ends())
         except Exception:
             log.exception("reading the shop topics' end offsets failed; no tick this interval")
         await self.release()
 
     async def release(self) -> None:
         """Send the latest held tick the group's progress covers (the release timer's body)."""
-        if self.shop is None or self.hold is None or not self.hold:
+        if self.hold is None or not self.hold.ticks:
             self._show_held()
             return
+        ticks = self.hold.ticks
         try:
-            committed = await self.shop.committed()
+            committed = await self.hold.progress.committed()
         except Exception:
             log.exception("reading the group's committed offsets failed; ticks stay held")
             return
         now = self.clock()
-        was_overdue = self.hold.overdue
-        since = self.hold.held_since()
-        at = self.hold.release(committed, now)
-        self._log_hold(since, at, now, was_overdue)
+        was_overdue = ticks.overdue
+        since = ticks.held_since()
+        at = ticks.release(committed, now)
+        self._log_hold(ticks, since, at, now, was_overdue)
         self._show_held()
         if at is None:
             return
@@ -209,17 +216,22 @@ class Ticker:
             log.exception("sending ticks failed; will try again next interval")
 
     def _log_hold(
-        self, since: datetime | None, at: datetime | None, now: datetime, was_overdue: bool
+        self,
+        ticks: TickHold,
+        since: datetime | None,
+        at: datetime | None,
+        now: datetime,
+        was_overdue: bool,
     ) -> None:
-        if self.hold is None or since is None:
+        if since is None:
             return
-        if self.hold.overdue and not was_overdue:
+        if ticks.overdue and not was_overdue:
             log.warning(
                 "ticks held for over %.0f s: the group is still behind on the shop's topics; "
                 "ticks follow the wall clock until it catches up",
-                self.hold.max_hold.total_seconds(),
+                ticks.max_hold.total_seconds(),
             )
-        elif was_overdue and not self.hold.overdue:
+        elif was_overdue and not ticks.overdue:
             log.info("ticks held again until the shop's records before each are consumed")
         waited = (now - since).total_seconds()
         if at is None and waited >= 60 and not self._holding_logged:
@@ -237,6 +249,6 @@ class Ticker:
     def _show_held(self) -> None:
         if self.held_seconds is None:
             return
-        since = self.hold.held_since() if self.hold is not None else None
+        since = self.hold.ticks.held_since() if self.hold is not None else None
         waited = 0.0 if since is None else (self.clock() - since).total_seconds()
         self.held_seconds.set(max(0.0, waited))

@@ -11,7 +11,7 @@ import pytest
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry, Gauge
 
-from streams.agents import Ticker, TickHold
+from streams.agents import ShopHold, Ticker, TickHold
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 ORDERS_0, ORDERS_1, LOGINS_0 = (
@@ -115,8 +115,7 @@ def ticker(shop: Shop | None, clock: Clock) -> tuple[Ticker, NamedTopic, NamedTo
         default_partitions=2,
         retry_topic=retry,  # type: ignore[arg-type]
         clock=clock,
-        shop=shop,
-        hold=TickHold(timedelta(hours=1)),
+        hold=None if shop is None else ShopHold(shop, TickHold(timedelta(hours=1))),
         held_seconds=held,
     )
     return made, events, retry, held
