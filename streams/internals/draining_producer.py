@@ -15,6 +15,13 @@ writes, and ``send``) until it resolves, and ``flush()`` waits for all of them a
 stock flush. A record the broker refused is logged and dropped from the set: flush does
 not raise, as Faust's commit would then crash the worker; the record's own future still
 carries the error to whoever awaits it. Only public methods are overridden.
+
+It also lets Faust's producer buffer hold :data:`BUFFERED_RECORDS` records (``max_messages``
+of ``ProducerBufferT``, public but undocumented) instead of 100: the consumer stops handing
+records to every agent while the buffer is over it, waiting for it to drain and logging
+``producer buffer full`` per record, and one engine batch writes a state per customer in it
+(up to ``LIFECYCLE_ENGINE_BATCH_SIZE``, 500 by default). Nothing else depends on the bound:
+the flush before each commit waits for every record, however many.
 """
 
 from __future__ import annotations
@@ -58,8 +65,17 @@ class OutstandingRecords:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
 
+#: Records in Faust's producer buffer before the consumer waits for it to drain: ten
+#: default engine batches' state writes (Faust's own, 100, is a fifth of one).
+BUFFERED_RECORDS = 5_000
+
+
 class DrainingProducer(aiokafka_driver.Producer):
     outstanding: OutstandingRecords
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.buffer.max_messages = BUFFERED_RECORDS
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -84,3 +84,25 @@ async def test_ticks_wait_behind_the_whole_history_on_every_partition_of_the_eng
     assert set(first_tick) == set(last_event) == set(range(4))
     assert all(first_tick[p] > last_event[p] for p in range(4)), (first_tick, last_event)
     assert "lifecycle_ticks_held_seconds" in await worker.metrics()
+
+
+CUSTOMERS = 3_000
+
+
+async def test_a_backfill_of_many_customers_keeps_the_log_free_of_producer_buffer_warnings(
+    worker_factory: WorkerFactory, kafka_kit, smtp_server
+) -> None:
+    """An engine batch writes one state per customer in it (up to 500): more than Faust's
+    producer buffer takes by default (100), which stalled every agent's input once per
+    record until it drained and logged a warning each time (about 600 in a 120k-record
+    backfill)."""
+    env, worker = await worker_factory(smtp_port=smtp_server.port, start=False)
+    start = datetime.now(UTC) - timedelta(days=30)
+    history = [
+        (None, event_dict("customer.logged_in", f"c-{n}", start + timedelta(seconds=n)))
+        for n in range(CUSTOMERS)
+    ]
+    await kafka_kit.produce(env.topic("logins"), history)
+    await worker.start()
+    await worker.wait_metric("lifecycle_events_processed_total", lambda n: n >= CUSTOMERS)
+    assert "producer buffer full" not in worker.log_path.read_text()

@@ -208,3 +208,16 @@ def test_faust_skips_the_ack_of_a_message_already_flagged_acked() -> None:
         message.ack(consumer)  # type: ignore[arg-type]
     assert acked == [0]
     assert "if not self.acked" in inspect.getsource(faust.types.tuples.Message.ack)
+
+
+def test_faust_producer_buffer_bound_is_the_max_messages_the_conductor_waits_on() -> None:
+    import faust.transport.conductor
+    import faust.transport.producer
+
+    from streams.internals.draining_producer import BUFFERED_RECORDS
+
+    buffer = faust.transport.producer.ProducerBuffer
+    assert buffer.max_messages == 100  # the stock bound DrainingProducer raises
+    assert "self.size > self.max_messages" in inspect.getsource(buffer.wait_until_ebb)
+    assert "producer.buffer.wait_until_ebb" in inspect.getsource(faust.transport.conductor)
+    assert BUFFERED_RECORDS > 500  # more than one default engine batch's state writes
