@@ -13,6 +13,8 @@ drops; no table says "sent" for a message the outbox may not hold. A batch left 
 Faust would otherwise ack them all as the batch ends, and the last commit would pass
 them. One wait for the
 broker per batch, instead of one per record that sends, is most of what batching saves.
+A tick that wakes more than ``batch_size`` customers goes through (2) after each
+``batch_size`` of them, so a batch never holds more decoded states than that.
 
 Whatever handling a record raises, the record is dead-lettered (``invalid`` if it does not
 decode, ``engine_error`` otherwise) and counted in ``lifecycle_events_dead_lettered_total``
@@ -107,6 +109,13 @@ class _Batch:
         records = self.records_of.setdefault(customer_id, [])
         if not records or records[-1] is not record:
             records.append(record)
+
+    def settled(self) -> None:
+        """Forget what has been written (the batch goes on with its next records)."""
+        self.published.clear()
+        self.records_of.clear()
+        self.processed.clear()
+        self.expired.clear()
 
 
 class EngineAgent:
@@ -283,6 +292,7 @@ class EngineAgent:
     ) -> None:
         metrics, source = self.metrics, record.message
         reads_before = processor.tick_state_reads
+        woken = 0
         with self.states.skipping_unreadable() as unreadable:
             try:
                 for state in processor.due_states(tick.at):
@@ -295,6 +305,9 @@ class EngineAgent:
                     processor.commit(outcome)
                     batch.touched(state.customer_id, record)
                     metrics.due_customers.inc()
+                    woken += 1
+                    if woken % self.batch_size == 0:
+                        await self._settle_so_far(batch, record)
             finally:
                 # due_states read these as "no state" and took them out of the due index.
                 for skipped in unreadable:
@@ -303,6 +316,20 @@ class EngineAgent:
         metrics.tick_state_reads.inc(processor.tick_state_reads - reads_before)
         delay = (self.clock() - tick.at).total_seconds()
         metrics.tick_delay.labels(str(source.partition)).set(max(0.0, delay))
+
+    async def _settle_so_far(self, batch: _Batch, record: EventT[Any]) -> None:
+        """Write what the batch holds so far and go on holding for ``record``.
+
+        A tick wakes every due customer of its partition at once: the first one after a
+        backfill wakes nearly all of them, and holding each decoded state to the batch's
+        end took tens of megabytes that the interpreter's heap then kept. Writing every
+        ``batch_size`` woken customers bounds that; a crash in between is a crash after
+        (2): the batch comes again, its events as duplicates, the written customers no
+        longer due."""
+        await self._settle(batch)
+        batch.settled()
+        self.write_behind.begin()
+        self.write_behind.working_for(record)
 
     async def _publish(self, outcome: Outcome, batch: _Batch) -> None:
         """Hand the outcome's outbox records to the producer (acknowledged in _settle)."""
