@@ -65,9 +65,9 @@ class OutstandingRecords:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
 
-#: Records in Faust's producer buffer before the consumer waits for it to drain: ten
+#: Records in Faust's producer buffer before the consumer waits for it to drain: two
 #: default engine batches' state writes (Faust's own, 100, is a fifth of one).
-BUFFERED_RECORDS = 5_000
+BUFFERED_RECORDS = 1_000
 
 
 class DrainingProducer(aiokafka_driver.Producer):
