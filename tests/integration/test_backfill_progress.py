@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from streams.dev.worker_process import WorkerProcess
 from tests.factories import event_dict
+from tests.support.worker_env import WorkerEnv
 from tests.support.worker_fixtures import WorkerFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -16,18 +18,35 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 LOGINS = 600
 
 
-async def test_records_behind_fall_to_zero_per_source_topic_and_the_estimate_to_zero(
-    worker_factory: WorkerFactory, kafka_kit, smtp_server
-) -> None:
+async def backfilled_logins(
+    worker_factory: WorkerFactory,
+    kafka_kit,
+    smtp_server,
+    count: int,
+    *,
+    customers: int,
+    spacing: timedelta,
+) -> tuple[WorkerEnv, WorkerProcess]:
+    """A worker started on ``count`` logins of ``customers`` from 30 days ago, ``spacing``
+    apart, once it has processed them all."""
     env, worker = await worker_factory(smtp_port=smtp_server.port, start=False)
     start = datetime.now(UTC) - timedelta(days=30)
     history = [
-        (None, event_dict("customer.logged_in", f"c-{n % 40}", start + timedelta(minutes=n)))
-        for n in range(LOGINS)
+        (None, event_dict("customer.logged_in", f"c-{n % customers}", start + n * spacing))
+        for n in range(count)
     ]
     await kafka_kit.produce(env.topic("logins"), history)
     await worker.start()
-    await worker.wait_metric("lifecycle_events_processed_total", lambda n: n >= LOGINS)
+    await worker.wait_metric("lifecycle_events_processed_total", lambda n: n >= count)
+    return env, worker
+
+
+async def test_records_behind_fall_to_zero_per_source_topic_and_the_estimate_to_zero(
+    worker_factory: WorkerFactory, kafka_kit, smtp_server
+) -> None:
+    env, worker = await backfilled_logins(
+        worker_factory, kafka_kit, smtp_server, LOGINS, customers=40, spacing=timedelta(minutes=1)
+    )
     # The gauges come from the 10 s timer: wait for a measurement that saw the commit.
     await worker.wait_metric("lifecycle_backfill_eta_seconds", lambda s: s == 0, within=60)
     samples = await worker.metrics()
@@ -96,13 +115,12 @@ async def test_a_backfill_of_many_customers_keeps_the_log_free_of_producer_buffe
     producer buffer takes by default (100), which stalled every agent's input once per
     record until it drained and logged a warning each time (about 600 in a 120k-record
     backfill)."""
-    env, worker = await worker_factory(smtp_port=smtp_server.port, start=False)
-    start = datetime.now(UTC) - timedelta(days=30)
-    history = [
-        (None, event_dict("customer.logged_in", f"c-{n}", start + timedelta(seconds=n)))
-        for n in range(CUSTOMERS)
-    ]
-    await kafka_kit.produce(env.topic("logins"), history)
-    await worker.start()
-    await worker.wait_metric("lifecycle_events_processed_total", lambda n: n >= CUSTOMERS)
+    _, worker = await backfilled_logins(
+        worker_factory,
+        kafka_kit,
+        smtp_server,
+        CUSTOMERS,
+        customers=CUSTOMERS,
+        spacing=timedelta(seconds=1),
+    )
     assert "producer buffer full" not in worker.log_path.read_text()
