@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import logging
+import os
+import platform
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from lifecycle.exceptions import LifecycleError
 
-__all__ = ["add_parser", "require_worker_settings", "run_worker"]
+__all__ = [
+    "MMAP_THRESHOLD_BYTES",
+    "add_parser",
+    "fix_mmap_threshold",
+    "require_worker_settings",
+    "run_worker",
+]
+
+#: Allocations at least this large are mapped on their own and returned to the system
+#: when freed (glibc's initial threshold is 128 KiB, then it follows the largest block freed).
+MMAP_THRESHOLD_BYTES = 256 * 1024
+_M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 
 
 def add_parser(subparsers: Any) -> None:
@@ -91,6 +106,7 @@ def run_worker(settings: Any, campaigns: Any) -> None:
     from streams.local_state import discard_if_unclean, running
     from streams.logs import logging_config
 
+    fix_mmap_threshold()
     worker = build_worker(settings, campaigns)
     secrets = [
         secret.get_secret_value()
@@ -114,3 +130,20 @@ def run_worker(settings: Any, campaigns: Any) -> None:
     discard_if_unclean(tabledir)  # before Faust opens the stores (streams/local_state.py)
     with running(tabledir):
         faust_worker.execute_from_commandline()
+
+
+def fix_mmap_threshold(environ: Mapping[str, str] = os.environ) -> bool:
+    """Keep glibc from holding a backfill's fetch buffers after it ends; True if set.
+
+    The consumer reads each fetch response (up to megabytes) into one buffer on its own
+    thread. glibc maps such a block on its own and unmaps it when freed, but then raises
+    its threshold to the freed block's size (up to 32 MiB), so the next responses come
+    from that thread's heap, which keeps the memory once they are freed: 22-30 MiB of
+    free space in the consumer thread's arena after a 20k-customer backfill, measured with
+    ``malloc_info``. A fixed threshold turns that adjustment off. Not glibc (musl, macOS),
+    or ``MALLOC_MMAP_THRESHOLD_`` set by the operator: left as it is.
+    """
+    if "MALLOC_MMAP_THRESHOLD_" in environ or platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(None)
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
