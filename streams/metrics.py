@@ -15,7 +15,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 __all__ = ["DECISION_TO_ACCEPT_BUCKETS", "MetricSpec", "WorkerMetrics", "exported_names"]
 
@@ -53,8 +60,11 @@ class MetricSpec:
 class WorkerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        #: Every metric of :attr:`registry`, in declaration order (the README's table).
+        #: Every metric of :attr:`registry`, in declaration order (the README's table);
+        #: not the process's own (``process_*``: resident memory, CPU seconds, open file
+        #: descriptors; prometheus_client's, on Linux), which the registry exports too.
         self.specs: list[MetricSpec] = []
+        ProcessCollector(registry=self.registry)
         # -- stream health ----------------------------------------------------------
         self.events_ingested = self._counter(
             "lifecycle_events_ingested", "Valid events re-keyed into the engine.", ["topic", "type"]

@@ -108,7 +108,22 @@ def test_every_dashboard_expression_names_only_exported_metrics() -> None:
         "lifecycle_smtp_send_seconds_bucket",
         "lifecycle_email_decision_to_accept_seconds_bucket",
         "lifecycle_campaign_journeys_total",
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
     }
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="the process collector reads /proc"
+)
+def test_a_worker_exports_its_process_memory_and_cpu() -> None:
+    metrics = WorkerMetrics()
+    rss = metrics.registry.get_sample_value("process_resident_memory_bytes")
+    assert rss is not None
+    assert rss > 10 * 2**20  # an interpreter with the worker imported
+    assert metrics.registry.get_sample_value("process_cpu_seconds_total") is not None
+    assert b"process_resident_memory_bytes " in metrics.render()
+    assert b"process_resident_memory_bytes" in metrics.render(["process_resident_memory_bytes"])
 
 
 def test_the_dashboard_is_provisioned_from_the_mounted_folder() -> None:
