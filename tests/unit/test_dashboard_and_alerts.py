@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from streams.metrics import WorkerMetrics, exported_names
+from tests.support.processes import HAS_PROC
 from tests.support.promql import (
     PROMETHEUS_OWN,
     alert_rules,
@@ -113,9 +114,7 @@ def test_every_dashboard_expression_names_only_exported_metrics() -> None:
     }
 
 
-@pytest.mark.skipif(
-    not Path("/proc/self/stat").exists(), reason="the process collector reads /proc"
-)
+@pytest.mark.skipif(not HAS_PROC, reason="the process collector reads /proc")
 def test_a_worker_exports_its_process_memory_and_cpu() -> None:
     metrics = WorkerMetrics()
     rss = metrics.registry.get_sample_value("process_resident_memory_bytes")
