@@ -7,10 +7,11 @@ to this file or to the codec.
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 import zlib
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Literal, get_args, get_origin
 
@@ -19,8 +20,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from lifecycle.events import parse_event
+from lifecycle.processing import Engine, Replay, sorted_history
 from lifecycle.state import CustomerState
-from lifecycle.state_codec import DICTIONARY_V1, FORMAT_V1
+from lifecycle.state_codec import DICTIONARY_V1, FORMAT_V1, stored_json
+from streams.campaign_loading import load_campaign_set
+from streams.dev.traffic import generate
+from streams.settings import Settings
 
 _TIMES = st.builds(
     lambda seconds, offset: (
@@ -106,6 +112,33 @@ def test_each_field_alone_round_trips(name: str, data: st.DataObject) -> None:
 def test_plain_json_of_earlier_versions_still_decodes(state: CustomerState) -> None:
     old = state.model_dump_json(exclude_defaults=True).encode()
     assert CustomerState.from_bytes(old) == state
+
+
+@settings(max_examples=100, deadline=None)
+@given(STATES)
+def test_states_deflated_with_the_full_window_still_decode(state: CustomerState) -> None:
+    # Version 1 states were first written with a 32 KiB window and the default hash; the
+    # encoder's smaller window must not make those unreadable.
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15, 8, zdict=DICTIONARY_V1)
+    body = state.model_dump_json(exclude_defaults=True).encode()
+    old = bytes((FORMAT_V1,)) + deflate.compress(body) + deflate.flush()
+    assert CustomerState.from_bytes(old) == state
+
+
+def test_states_of_a_shop_are_as_small_as_with_the_full_window() -> None:
+    engine = Engine(Settings().engine, load_campaign_set(Settings()))
+    replay = Replay(engine, tick=timedelta(hours=1))
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    raw = (json.dumps(t.event).encode() for t in generate(now, 150, seed=3))
+    for _ in replay.outcomes(sorted_history(parse_event(r) for r in raw)):
+        pass
+    stored = list(replay.states.data.values())
+    full_window = 0
+    for value in stored:
+        deflate = zlib.compressobj(6, zlib.DEFLATED, -15, 8, zdict=DICTIONARY_V1)
+        full_window += 1 + len(deflate.compress(stored_json(value)) + deflate.flush())
+    assert len(stored) > 100
+    assert sum(map(len, stored)) <= full_window * 1.01
 
 
 def test_field_names_are_not_spelled_out_in_the_bytes() -> None:
