@@ -89,6 +89,7 @@ def build_faust_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_linger=settings.kafka_producer_linger_ms / 1000,
+        broker_max_poll_records=settings.kafka_max_poll_records,
         web_enabled=True,
         web_host=settings.web.host,
         web_port=settings.web.port,

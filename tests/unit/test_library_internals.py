@@ -67,6 +67,26 @@ async def test_faust_consumer_thread_creates_the_consumer_the_fetch_wait_is_set_
     await consumer.stop()  # never started: only closes its client
 
 
+@pytest.mark.asyncio
+async def test_the_consumer_faust_creates_takes_the_max_poll_records_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from streams.app import build_faust_app
+    from streams.settings import load_settings
+
+    monkeypatch.setenv("LIFECYCLE_KAFKA_MAX_POLL_RECORDS", "321")
+    app = build_faust_app(load_settings())
+    consumer = app.consumer._thread._create_worker_consumer(app.transport)
+    try:
+        # What aiokafka's getmany() is bounded by, and Faust's fetcher passes it on.
+        assert consumer._max_poll_records == 321
+        assert "max_records=_consumer._max_poll_records" in inspect.getsource(
+            aiokafka_driver.AIOKafkaConsumerThread.getmany
+        )
+    finally:
+        await consumer.stop()
+
+
 def test_faust_producer_methods_the_draining_producer_overrides() -> None:
     producer = aiokafka_driver.Producer
     assert _parameters(producer.send_soon) == ["self", "fut"]

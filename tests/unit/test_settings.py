@@ -220,6 +220,27 @@ def test_the_producer_lingers_as_long_as_its_variable_says(
     assert app.producer.linger_ms == linger_ms
 
 
+@pytest.mark.parametrize(("variable", "records"), [(None, 500), ("2000", 2000)])
+def test_a_fetch_hands_over_at_most_the_records_its_variable_says(
+    monkeypatch: pytest.MonkeyPatch, variable: str | None, records: int
+) -> None:
+    from streams.app import build_faust_app
+
+    if variable is not None:
+        monkeypatch.setenv("LIFECYCLE_KAFKA_MAX_POLL_RECORDS", variable)
+    app = build_faust_app(load_settings())
+    assert app.conf.broker_max_poll_records == records
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "many"])
+def test_a_bad_max_poll_records_stops_start_up_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("LIFECYCLE_KAFKA_MAX_POLL_RECORDS", value)
+    with pytest.raises(SettingsError, match="LIFECYCLE_KAFKA_MAX_POLL_RECORDS"):
+        load_settings()
+
+
 def test_a_negative_producer_linger_stops_start_up_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
