@@ -1,4 +1,7 @@
-"""The private names of our libraries that streams/internals uses still exist, in the shape used.
+"""The private names of our libraries that we use still exist, in the shape used.
+
+Faust's, aiokafka's and aiosmtplib's are used in streams/internals; pydantic's instance
+slots in lifecycle/values.py (the fast shallow copy of the core's values).
 
 Everything here fails loudly on an upgrade of faust-streaming, aiokafka or aiosmtplib that
 renames, removes or reshapes one of them, instead of the worker failing in production. The
@@ -21,8 +24,12 @@ import faust.transport.consumer
 import faust.types.tuples
 import pytest
 from faust.transport.drivers import aiokafka as aiokafka_driver
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import streams
+from lifecycle.state import CustomerState
+from tests.unit.test_state_codec import STATES
 
 STREAMS = Path(streams.__file__).parent
 
@@ -241,3 +248,46 @@ def test_faust_producer_buffer_bound_is_the_max_messages_the_conductor_waits_on(
     assert "self.size > self.max_messages" in inspect.getsource(buffer.wait_until_ebb)
     assert "producer.buffer.wait_until_ebb" in inspect.getsource(faust.transport.conductor)
     assert BUFFERED_RECORDS > 500  # more than one default engine batch's state writes
+
+
+def test_pydantic_instances_still_keep_the_four_slots_the_fast_copy_sets() -> None:
+    import pydantic
+
+    assert pydantic.BaseModel.__slots__ == (
+        "__dict__",
+        "__pydantic_fields_set__",
+        "__pydantic_extra__",
+        "__pydantic_private__",
+    )
+
+
+def _slots(model: object) -> tuple[object, ...]:
+    return (
+        type(model),
+        model.__dict__,
+        model.__pydantic_fields_set__,  # type: ignore[attr-defined]
+        model.__pydantic_extra__,  # type: ignore[attr-defined]
+        model.__pydantic_private__,  # type: ignore[attr-defined]
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(STATES, st.sampled_from([None, {}, {"clock": None}, {"customer_id": "c-2", "stage": "new"}]))
+def test_the_fast_model_copy_is_pydantics_own(
+    state: CustomerState, update: dict[str, object] | None
+) -> None:
+    import pydantic
+
+    # Decoded from its stored form, a state has only its non-default fields set.
+    for original in (state, CustomerState.from_bytes(state.to_bytes())):
+        ours = original.model_copy(update=update)
+        theirs = pydantic.BaseModel.model_copy(original, update=update)
+        assert _slots(ours) == _slots(theirs)
+        assert ours == theirs
+    # A copy shares nothing mutable with its original.
+    assert ours.__dict__ is not state.__dict__
+    assert ours.__pydantic_fields_set__ is not state.__pydantic_fields_set__
+    nested = state.profile.model_copy(update={"name": "x"})
+    assert _slots(nested) == _slots(
+        pydantic.BaseModel.model_copy(state.profile, update={"name": "x"})
+    )
