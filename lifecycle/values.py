@@ -7,9 +7,9 @@ their fields (a misspelt key is an error, not an ignored extra).
 
 :meth:`FrozenModel.model_copy` is pydantic's shallow copy without its generic steps
 (``copy.copy`` of each of the instance's four slots, the extra-fields branch): the engine
-copies state parts a few dozen times per event. It is the one place the core touches
-pydantic's instance slots; ``tests/unit/test_library_internals.py`` checks that they are
-still these four and that the copy is the same as pydantic's.
+copies one about eight times per event, 1.0 us each instead of 1.7. It is the one place
+the core touches pydantic's instance slots; ``tests/unit/test_library_internals.py``
+checks that they are still these four and that the copy is the same as pydantic's.
 """
 
 from __future__ import annotations

@@ -331,8 +331,8 @@ class Settings(BaseSettings):
     #: The most records one fetch hands the worker (Faust passes no limit: every record
     #: the broker returned, up to 1 MiB per partition). A backfill then turns tens of
     #: thousands of records into objects at once, and the memory they leave behind stays
-    #: with the process; bounded at one engine batch, the worker used 2.7-2.9 KB per
-    #: customer after the benchmark's backfill instead of 3.3-3.7 KB, and ran faster.
+    #: with the process; bounded at one engine batch, the worker kept 2.7-3.1 KB per
+    #: customer after the benchmark's backfill instead of 3.2-3.9 KB, and ran faster.
     kafka_max_poll_records: Annotated[int, Field(ge=1, le=100_000)] = 500
 
     topics: TopicSettings = TopicSettings()
