@@ -65,9 +65,12 @@ class OutstandingRecords:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
 
-#: Records in Faust's producer buffer before the consumer waits for it to drain: two
-#: default engine batches' state writes (Faust's own, 100, is a fifth of one).
-BUFFERED_RECORDS = 1_000
+#: Records in Faust's producer buffer before the consumer waits for it to drain: four
+#: default engine batches' state writes (Faust's own, 100, is a fifth of one). Two were
+#: not enough on a loaded machine: the engine's batch, a tick's wake-ups and the delivery
+#: agent's ledger writes can all be in it while its sender waits for a core (1,038 once,
+#: with a backfill benchmark running beside the tests).
+BUFFERED_RECORDS = 2_000
 
 
 class DrainingProducer(aiokafka_driver.Producer):
