@@ -69,7 +69,7 @@ class OutstandingRecords:
 #: default engine batches' state writes (Faust's own, 100, is a fifth of one). Two were
 #: not enough on a loaded machine: the engine's batch, a tick's wake-ups and the delivery
 #: agent's ledger writes can all be in it while its sender waits for a core (1,038 once,
-#: with a backfill benchmark running beside the tests).
+#: in a run of the whole test suite on 2 cores).
 BUFFERED_RECORDS = 2_000
 
 
