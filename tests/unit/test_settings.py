@@ -232,6 +232,25 @@ def test_a_fetch_hands_over_at_most_the_records_its_variable_says(
     assert app.conf.broker_max_poll_records == records
 
 
+@pytest.mark.parametrize(
+    ("variables", "records"),
+    [
+        ({}, 512),
+        ({"LIFECYCLE_ENGINE_BATCH_SIZE": "2000"}, 2000),
+        ({"LIFECYCLE_INGEST_BATCH_SIZE": "800"}, 800),
+    ],
+)
+def test_each_stream_buffers_512_records_or_one_batch_if_that_is_more(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], records: int
+) -> None:
+    from streams.app import build_faust_app
+
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    app = build_faust_app(load_settings())
+    assert app.conf.stream_buffer_maxsize == records
+
+
 @pytest.mark.parametrize("value", ["0", "-5", "many"])
 def test_a_bad_max_poll_records_stops_start_up_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, value: str
