@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from streams.settings import SettingsError, load_settings
@@ -208,15 +210,21 @@ def test_faust_reads_none_of_its_bare_environment_variables(
     )
 
 
+def _faust_app_with(monkeypatch: pytest.MonkeyPatch, variables: dict[str, str]) -> Any:
+    """The worker's Faust app, built from the settings these variables give."""
+    from streams.app import build_faust_app
+
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    return build_faust_app(load_settings())
+
+
 @pytest.mark.parametrize(("variable", "linger_ms"), [(None, 0), ("5", 5), ("40", 40)])
 def test_the_producer_lingers_as_long_as_its_variable_says(
     monkeypatch: pytest.MonkeyPatch, variable: str | None, linger_ms: int
 ) -> None:
-    from streams.app import build_faust_app
-
-    if variable is not None:
-        monkeypatch.setenv("LIFECYCLE_KAFKA_PRODUCER_LINGER_MS", variable)
-    app = build_faust_app(load_settings())
+    variables = {} if variable is None else {"LIFECYCLE_KAFKA_PRODUCER_LINGER_MS": variable}
+    app = _faust_app_with(monkeypatch, variables)
     assert app.producer.linger_ms == linger_ms
 
 
@@ -224,11 +232,8 @@ def test_the_producer_lingers_as_long_as_its_variable_says(
 def test_a_fetch_hands_over_at_most_the_records_its_variable_says(
     monkeypatch: pytest.MonkeyPatch, variable: str | None, records: int
 ) -> None:
-    from streams.app import build_faust_app
-
-    if variable is not None:
-        monkeypatch.setenv("LIFECYCLE_KAFKA_MAX_POLL_RECORDS", variable)
-    app = build_faust_app(load_settings())
+    variables = {} if variable is None else {"LIFECYCLE_KAFKA_MAX_POLL_RECORDS": variable}
+    app = _faust_app_with(monkeypatch, variables)
     assert app.conf.broker_max_poll_records == records
 
 
@@ -243,11 +248,7 @@ def test_a_fetch_hands_over_at_most_the_records_its_variable_says(
 def test_each_stream_buffers_512_records_or_one_batch_if_that_is_more(
     monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], records: int
 ) -> None:
-    from streams.app import build_faust_app
-
-    for name, value in variables.items():
-        monkeypatch.setenv(name, value)
-    app = build_faust_app(load_settings())
+    app = _faust_app_with(monkeypatch, variables)
     assert app.conf.stream_buffer_maxsize == records
 
 
