@@ -31,7 +31,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import special
 
 from lifecycle.exceptions import ModelFitError
-from lifecycle.prediction.log_fit import at_edge, check_converged, minimize_logs
+from lifecycle.prediction.log_fit import (
+    at_edge,
+    check_converged,
+    check_identified,
+    log_standard_errors,
+    minimize_logs,
+)
 
 __all__ = [
     "BgNbdParams",
@@ -57,7 +63,6 @@ _FloatArray = npt.NDArray[np.float64]
 # the likelihood kept improving towards 0 or infinity: the data do not identify it.
 # An estimate whose log has a standard error above this is not a finding but an artefact of
 # where the optimiser stopped on a (nearly) flat likelihood: e^5 is a factor of ~150.
-_MAX_LOG_STANDARD_ERROR: Final = 5.0
 _PARAMETER_NAMES: Final = ("r", "alpha", "a", "b")
 
 
@@ -350,7 +355,12 @@ def fit(data: Sequence[CustomerSummary], *, start: BgNbdParams | None = None) ->
     x0 = np.log(np.array([start.r, start.alpha, start.a, start.b]))
     estimate, value, result = minimize_logs(objective, x0, "BG/NBD")
     _check_interior(estimate)
-    _check_identified(_log_parameter_standard_errors(estimate, x, t_x, T, weights))
+    check_identified(
+        _log_parameter_standard_errors(estimate, x, t_x, T, weights),
+        _PARAMETER_NAMES,
+        "BG/NBD",
+        "fit on more customers or a longer history",
+    )
     check_converged(objective, estimate, result, "BG/NBD")
     r, alpha, a, b = (float(v) for v in np.exp(estimate))
     return FitResult(
@@ -380,19 +390,6 @@ def _check_interior(log_params: _FloatArray) -> None:
             )
 
 
-def _check_identified(log_standard_errors: _FloatArray) -> None:
-    loose = [
-        f"{name} (standard error of ln {name}: {float(error):.3g})"
-        for name, error in zip(_PARAMETER_NAMES, log_standard_errors, strict=True)
-        if not error <= _MAX_LOG_STANDARD_ERROR
-    ]
-    if loose:
-        raise ModelFitError(
-            "the data do not identify the BG/NBD parameters, the likelihood is (nearly) flat "
-            f"in: {', '.join(loose)}; fit on more customers or a longer history"
-        )
-
-
 def _log_parameter_standard_errors(
     log_params: _FloatArray,
     x: _FloatArray,
@@ -400,31 +397,10 @@ def _log_parameter_standard_errors(
     T: _FloatArray,
     weights: _FloatArray,
 ) -> _FloatArray:
-    """Asymptotic standard errors of the log-parameter estimates (inf where undefined).
-
-    From the observed information, the negative Hessian of the log-likelihood, taken by
-    central differences of the analytic gradient.
-    """
-    step = 1e-4
-    hessian = np.empty((4, 4))
-    for j in range(4):
-        shift = np.zeros(4)
-        shift[j] = step
-        _, up = _per_customer_log_likelihood(log_params + shift, x, t_x, T)
-        _, down = _per_customer_log_likelihood(log_params - shift, x, t_x, T)
-        hessian[:, j] = weights @ (up - down) / (2 * step)
-    information = -(hessian + hessian.T) / 2
-    if not np.all(np.isfinite(information)):
-        return np.full(4, math.inf)
-    eigenvalues, eigenvectors = np.linalg.eigh(information)
-    # A direction with no curvature (to rounding) is one the data say nothing about; every
-    # parameter that moves along it has an unbounded standard error.
-    flat = eigenvalues <= max(float(eigenvalues[-1]), 0.0) * 1e-12
-    curved = ~flat
-    covariance = (eigenvectors[:, curved] / eigenvalues[curved]) @ eigenvectors[:, curved].T
-    errors: _FloatArray = np.sqrt(np.diag(covariance))
-    errors[np.any(np.abs(eigenvectors[:, flat]) > 1e-3, axis=1)] = math.inf
-    return errors
+    """Asymptotic standard errors of the log-parameter estimates (inf where undefined)."""
+    return log_standard_errors(
+        lambda at: weights @ _per_customer_log_likelihood(at, x, t_x, T)[1], log_params
+    )
 
 
 def _columns(

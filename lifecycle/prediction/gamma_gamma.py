@@ -31,7 +31,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import special
 
 from lifecycle.exceptions import ModelFitError
-from lifecycle.prediction.log_fit import at_edge, check_converged, minimize_logs
+from lifecycle.prediction.log_fit import (
+    at_edge,
+    check_converged,
+    check_identified,
+    log_standard_errors,
+    minimize_logs,
+)
 
 __all__ = [
     "GammaGammaFit",
@@ -140,8 +146,9 @@ def fit_gamma_gamma(data: Sequence[SpendSummary]) -> GammaGammaFit:
     """Maximum-likelihood estimates, over the log-parameters with L-BFGS-B and the
     analytic gradient (as :func:`lifecycle.prediction.bgnbd.fit`). Raises
     :class:`ModelFitError` without customers, when the optimiser fails, and when an
-    estimate runs to the edge of the search range (1e-6 to 1e6): the data do not identify
-    it (all customers spending the same amount every time, say)."""
+    estimate runs to the edge of the search range (1e-6 to 1e6) or the likelihood is
+    (nearly) flat around it: the data do not identify it (all customers spending the same
+    amount every time, say)."""
     if not data:
         raise ModelFitError(
             "no customer with a repeat purchase of positive value to fit the Gamma-Gamma "
@@ -166,6 +173,12 @@ def fit_gamma_gamma(data: Sequence[SpendSummary]) -> GammaGammaFit:
                 f"the data do not identify the Gamma-Gamma parameter {name}: its estimate "
                 f"ran to {math.exp(log_value):.3g}, the edge of the search range"
             )
+    check_identified(
+        log_standard_errors(lambda at: _log_likelihood_and_gradient(at, x, m_x)[1], estimate),
+        _PARAMETER_NAMES,
+        "Gamma-Gamma",
+        "the repeat customers' spend must vary, within customers and between them",
+    )
     check_converged(objective, estimate, result, "Gamma-Gamma")
     p, q, gamma = (float(v) for v in np.exp(estimate))
     return GammaGammaFit(

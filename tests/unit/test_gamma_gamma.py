@@ -18,8 +18,10 @@ from lifecycle.prediction import (
     conditional_expected_spend,
     fit_gamma_gamma,
     gamma_gamma_log_likelihood,
+    log_fit,
     summarise_spend,
 )
+from lifecycle.prediction.gamma_gamma import _log_likelihood_and_gradient
 
 CDNOW = GammaGammaParams(p=6.25, q=3.74, gamma=15.44)
 
@@ -139,6 +141,35 @@ def test_fit_refuses_spend_that_never_varies() -> None:
     # Everyone spends 10 every time: no variation within or between customers to learn from.
     with pytest.raises(ModelFitError, match="do not identify"):
         fit_gamma_gamma([SpendSummary(x=x, m_x=10.0) for x in range(1, 40)])
+
+
+@pytest.mark.parametrize(
+    ("p", "q", "gamma"), [(162.5, 3233.0, 199.0), (2.0, 2.0, 5.0), (40.0, 900.0, 30.0)]
+)
+def test_spend_that_never_varies_is_refused_wherever_the_search_stops(
+    p: float, q: float, gamma: float
+) -> None:
+    """Where L-BFGS-B stops on a flat likelihood depends on scipy's version (1.17 stops
+    near the first point): the refusal comes from the curvature there, not the stop."""
+    x, m_x = np.arange(1.0, 40.0), np.full(39, 10.0)
+    errors = log_fit.log_standard_errors(
+        lambda at: _log_likelihood_and_gradient(at, x, m_x)[1], np.log([p, q, gamma])
+    )
+    with pytest.raises(ModelFitError, match="do not identify the Gamma-Gamma parameters"):
+        log_fit.check_identified(errors, ("p", "q", "gamma"), "Gamma-Gamma", "vary the spend")
+
+
+def test_the_identification_check_agrees_with_second_differences_of_the_likelihood() -> None:
+    data = simulate(CDNOW, customers=2000, seed=5)
+    fitted = fit_gamma_gamma(data).params  # passed the check
+    x = np.array([c.x for c in data], dtype=float)
+    m_x = np.array([c.m_x for c in data], dtype=float)
+    errors = log_fit.log_standard_errors(
+        lambda at: _log_likelihood_and_gradient(at, x, m_x)[1],
+        np.log([fitted.p, fitted.q, fitted.gamma]),
+    )
+    assert errors == pytest.approx(log_standard_errors(fitted, data), rel=0.02)
+    assert np.all(errors < log_fit.MAX_LOG_STANDARD_ERROR)
 
 
 @pytest.mark.parametrize(("x", "m_x"), [(0, 1.0), (-1, 1.0), (1, 0.0), (1, math.nan)])
