@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "DECLINE_SIGNALS",
@@ -48,7 +48,7 @@ class Signal(BaseModel):
     kind: SignalKind
     at: datetime
     cause: str
-    data: dict[str, Detail] = {}
+    data: dict[str, Detail] = Field(default_factory=dict)
 
 
 def due_cause(at: datetime) -> str:

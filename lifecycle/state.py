@@ -5,6 +5,10 @@ Only facts that cannot be derived from other fields are stored; rates, scores an
 :mod:`lifecycle.customer.attributes`. The serialized form is compact JSON without defaults,
 deflated against a fixed dictionary (:mod:`lifecycle.state_codec`); plain JSON written by
 earlier versions still decodes.
+
+Mapping fields default through a factory: pydantic deep-copies a ``{}`` default for each
+instance that leaves the field out, which is every decode of most states (the compact
+form omits empty fields), and a factory is one call.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal, NamedTuple
+
+from pydantic import Field
 
 from lifecycle.state_codec import stored_form, stored_json
 from lifecycle.values import FrozenModel
@@ -139,7 +145,7 @@ class JourneyState(FrozenModel):
     treated_send_timing: Literal["optimised", "fallback"] | None = None
     #: The trigger (event type or signal name) and its signal data, for templates.
     trigger: str | None = None
-    data: dict[str, str | int | float | bool | None] = {}
+    data: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
 
 
 class SendRecord(FrozenModel):
@@ -193,7 +199,7 @@ class CustomerState(FrozenModel):
     anniversaries_signalled: int = 0
     #: Fingerprints of the last ``dedupe_window`` event ids.
     recent_events: str = ""
-    journeys: dict[str, JourneyState] = {}
+    journeys: dict[str, JourneyState] = Field(default_factory=dict)
     sends: tuple[SendRecord, ...] = ()
     #: When the engine next has to look at this customer without an event (None: never).
     next_due_at: datetime | None = None
