@@ -29,6 +29,11 @@ class FrozenModel(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    def __eq__(self, other: object) -> bool:
+        # Serializing without defaults compares every sub-model with its default, which
+        # a state usually holds itself (a frozen default is shared, never copied).
+        return self is other or super().__eq__(other)
+
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         if deep or self.__pydantic_private__ is not None:
             return super().model_copy(update=update, deep=deep)
