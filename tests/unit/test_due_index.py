@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import example, given, settings
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 from lifecycle.config import EngineConfig, MilestoneConfig
 from lifecycle.kv import MemoryBytesStore
-from lifecycle.processing.due_index import DueIndex
+from lifecycle.processing.due_index import DueIndex, _entry
 from lifecycle.processing.engine import Engine
 from lifecycle.processing.partition import MemoryStateStore, PartitionProcessor
 from lifecycle.state import CustomerState
@@ -202,3 +203,11 @@ def test_a_bucket_written_with_spaces_is_still_edited() -> None:
     index.reschedule("a", T0, T0 + timedelta(hours=1))
     assert [c for _, c in index.candidates(T0)] == ["b"]
     assert [c for _, c in index.candidates(T0 + timedelta(hours=1))] == ["b", "a"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_AWKWARD_IDS | st.text(), st.integers(0, 2**62))
+def test_an_entry_is_written_as_compact_json_writes_it(customer_id: str, due: int) -> None:
+    """The textual bucket edits find an entry only in the exact compact JSON form."""
+    expected = json.dumps([customer_id, due], separators=(",", ":")).encode()
+    assert _entry(customer_id, due) == expected
