@@ -127,10 +127,16 @@ def worker_environment(
     return values
 
 
+_PROCESSED = "lifecycle_events_processed_total"
+
+
 async def processed(worker: WorkerProcess) -> float:
-    """The worker's events processed so far; -1 while its /metrics does not answer."""
+    """The worker's events processed so far; -1 while its /metrics does not answer.
+
+    Only that counter is rendered: a full scrape four times a second cost the worker
+    about 3% of its CPU in a backfill (and a Prometheus scrapes every 15 s or so)."""
     try:
-        return await worker.metric("lifecycle_events_processed_total")
+        return (await worker.totals(frozenset({_PROCESSED})))[_PROCESSED]
     except (aiohttp.ClientError, OSError):
         return -1.0
 
