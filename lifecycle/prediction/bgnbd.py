@@ -61,8 +61,8 @@ _FloatArray = npt.NDArray[np.float64]
 # That is far wider than any sane estimate (alpha for daily data of a shop whose customers
 # buy once every few years is in the hundreds), so an estimate that ends on the edge means
 # the likelihood kept improving towards 0 or infinity: the data do not identify it.
-# An estimate whose log has a standard error above this is not a finding but an artefact of
-# where the optimiser stopped on a (nearly) flat likelihood: e^5 is a factor of ~150.
+# An estimate inside the range on a (nearly) flat likelihood is refused too
+# (log_fit.check_identified).
 _PARAMETER_NAMES: Final = ("r", "alpha", "a", "b")
 
 

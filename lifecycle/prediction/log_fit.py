@@ -40,7 +40,8 @@ Gradient = Callable[[_FloatArray], _FloatArray]
 
 LOG_BOUND: Final = math.log(1e6)
 _EDGE_MARGIN: Final = 1e-3
-#: A log parameter known no better than this (e^5: a factor of about 150) is not identified.
+#: An estimate whose log has a standard error above this is not a finding but an artefact
+#: of where the optimiser stopped on a (nearly) flat likelihood: e^5 is a factor of ~150.
 MAX_LOG_STANDARD_ERROR: Final = 5.0
 
 
