@@ -32,9 +32,9 @@ from scipy import special
 
 from lifecycle.exceptions import ModelFitError
 from lifecycle.prediction.log_fit import (
-    at_edge,
     check_converged,
     check_identified,
+    check_interior,
     log_standard_errors,
     minimize_logs,
 )
@@ -354,7 +354,7 @@ def fit(data: Sequence[CustomerSummary], *, start: BgNbdParams | None = None) ->
 
     x0 = np.log(np.array([start.r, start.alpha, start.a, start.b]))
     estimate, value, result = minimize_logs(objective, x0, "BG/NBD")
-    _check_interior(estimate)
+    check_interior(estimate, _PARAMETER_NAMES, "BG/NBD")
     check_identified(
         _log_parameter_standard_errors(estimate, x, t_x, T, weights),
         _PARAMETER_NAMES,
@@ -379,15 +379,6 @@ def _default_start(
     exposure = float(weights @ T)
     alpha = exposure / total_repeats if exposure > 0 else 1.0
     return BgNbdParams(r=1.0, alpha=alpha, a=1.0, b=1.0)
-
-
-def _check_interior(log_params: _FloatArray) -> None:
-    for name, value in zip(_PARAMETER_NAMES, log_params, strict=True):
-        if at_edge(float(value)):
-            raise ModelFitError(
-                f"the data do not identify the BG/NBD parameter {name}: its estimate ran to "
-                f"{math.exp(value):.3g}, the edge of the search range"
-            )
 
 
 def _log_parameter_standard_errors(

@@ -32,9 +32,9 @@ from scipy import special
 
 from lifecycle.exceptions import ModelFitError
 from lifecycle.prediction.log_fit import (
-    at_edge,
     check_converged,
     check_identified,
+    check_interior,
     log_standard_errors,
     minimize_logs,
 )
@@ -167,12 +167,7 @@ def fit_gamma_gamma(data: Sequence[SpendSummary]) -> GammaGammaFit:
     mean_spend = float(np.mean(m_x))
     start = np.log(np.array([2.0, 2.0, mean_spend / 2.0]))
     estimate, value, result = minimize_logs(objective, start, "Gamma-Gamma")
-    for name, log_value in zip(_PARAMETER_NAMES, estimate, strict=True):
-        if at_edge(float(log_value)):
-            raise ModelFitError(
-                f"the data do not identify the Gamma-Gamma parameter {name}: its estimate "
-                f"ran to {math.exp(log_value):.3g}, the edge of the search range"
-            )
+    check_interior(estimate, _PARAMETER_NAMES, "Gamma-Gamma")
     check_identified(
         log_standard_errors(lambda at: _log_likelihood_and_gradient(at, x, m_x)[1], estimate),
         _PARAMETER_NAMES,

@@ -30,6 +30,7 @@ __all__ = [
     "at_edge",
     "check_converged",
     "check_identified",
+    "check_interior",
     "log_standard_errors",
     "minimize_logs",
 ]
@@ -68,6 +69,16 @@ def minimize_logs(
 def at_edge(log_value: float) -> bool:
     """Whether a log parameter ran to the edge of the search range."""
     return abs(log_value) >= LOG_BOUND - _EDGE_MARGIN
+
+
+def check_interior(log_params: _FloatArray, names: tuple[str, ...], model: str) -> None:
+    """Raise :class:`ModelFitError` for the first parameter that ran to the edge."""
+    for name, value in zip(names, log_params, strict=True):
+        if at_edge(float(value)):
+            raise ModelFitError(
+                f"the data do not identify the {model} parameter {name}: its estimate ran "
+                f"to {math.exp(value):.3g}, the edge of the search range"
+            )
 
 
 def check_converged(objective: Objective, estimate: _FloatArray, result: Any, model: str) -> None:
